@@ -1,0 +1,1 @@
+"""What every component needs: database engines and migrations, errors, audit, keys."""

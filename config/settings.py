@@ -1,0 +1,229 @@
+"""Settings: the one typed, frozen configuration object of a genomseq deployment.
+
+Values come, in increasing priority, from the defaults below, an optional TOML file named by
+``GENOMSEQ_CONFIG`` and ``GENOMSEQ_*`` environment variables. Nothing is read at import time:
+call :func:`load_settings`.
+
+Naming: a top-level field ``data_dir`` is ``GENOMSEQ_DATA_DIR`` and ``data_dir = "..."`` in
+TOML; a field ``max_regions`` of the section ``htsget`` is ``GENOMSEQ_HTSGET_MAX_REGIONS`` and
+``[htsget] max_regions = ...``. Each component owns one section dataclass below; every field is
+documented in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+ENV_PREFIX = "GENOMSEQ_"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing, unknown or malformed."""
+
+
+@dataclass(frozen=True)
+class FhirSettings:
+    """Clinical data node (FHIR R4 server)."""
+
+    base_path: str = "/fhir"
+    # Largest accepted request body in bytes (413 above it). Synthea bundles are up to ~10 MB.
+    max_request_bytes: int = 64 * 1024 * 1024
+    default_page_size: int = 50
+    max_page_size: int = 1000
+    # Validate every incoming resource against the fhir.resources R4B models.
+    validate: bool = True
+    # Worker processes used by `genomseq fhir load`.
+    load_workers: int = 4
+
+
+@dataclass(frozen=True)
+class TrustCenterSettings:
+    """Trust center: Vorgangsnummern, pseudonyms, consent, re-identification."""
+
+    # Empty: the trust center runs in-process with its own database (see database_url).
+    url: str = ""
+    database_url: str = ""
+    master_key_file: str = ""
+
+
+@dataclass(frozen=True)
+class GenomicsSettings:
+    """Genome data center: catalogue, htsget, DRS, refget."""
+
+    storage_dir: str = ""
+
+
+@dataclass(frozen=True)
+class PassportSettings:
+    """OAuth 2.0 / GA4GH Passport broker and clearinghouse."""
+
+    issuer: str = ""
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    """Platform provider: participants, data-access applications, register."""
+
+    name: str = "Plattformträger Modellvorhaben Genomsequenzierung"
+
+
+@dataclass(frozen=True)
+class BeaconSettings:
+    """Beacon v2 discovery."""
+
+    count_threshold: int = 5
+
+
+@dataclass(frozen=True)
+class GrzSettings:
+    """Genome data center intake of grz-cli submissions."""
+
+    inbox_dir: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a deployment can configure."""
+
+    # Directory for the embedded default: SQLite files, keys, local object storage.
+    data_dir: Path = Path("./var")
+    # SQLAlchemy URL of the main database; empty means SQLite at <data_dir>/genomseq.sqlite.
+    database_url: str = ""
+    # "on" (default) or "off" (local development only: loopback binds, loud warning).
+    authorization: Literal["on", "off"] = "on"
+    # Public base URL (scheme://host[:port]) used in links when behind a proxy; empty: from request.
+    public_base_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 2
+    log_level: str = "INFO"
+    # Static bearer tokens accepted until the passport broker is configured: a file with one
+    # "sha256-hex-of-token scope scope ..." per line.
+    api_tokens_file: str = ""
+    # Name and organisation shown in GA4GH service-info.
+    service_id: str = "de.genomseq"
+    service_name: str = "genomseq"
+    organization_name: str = "genomseq"
+    organization_url: str = "https://example.org/genomseq"
+    environment: str = "development"
+    fhir: FhirSettings = field(default_factory=FhirSettings)
+    trust_center: TrustCenterSettings = field(default_factory=TrustCenterSettings)
+    genomics: GenomicsSettings = field(default_factory=GenomicsSettings)
+    passport: PassportSettings = field(default_factory=PassportSettings)
+    platform: PlatformSettings = field(default_factory=PlatformSettings)
+    beacon: BeaconSettings = field(default_factory=BeaconSettings)
+    grz: GrzSettings = field(default_factory=GrzSettings)
+
+    @property
+    def main_database_url(self) -> str:
+        """URL of the main database (embedded SQLite under data_dir unless configured)."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'genomseq.sqlite').resolve()}"
+
+    @property
+    def trust_center_database_url(self) -> str:
+        """URL of the trust center's own database, never the same as the nodes' database."""
+        return self.trust_center.database_url or (
+            f"sqlite:///{(self.data_dir / 'trust_center.sqlite').resolve()}"
+        )
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with top-level fields changed (tests, CLI overrides)."""
+        return dataclasses.replace(self, **changes)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Build Settings from defaults, the TOML file and GENOMSEQ_* variables (in that order)."""
+    env = dict(os.environ if environ is None else environ)
+    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    toml_values: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                toml_values = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read configuration file {path}: {exc}") from exc
+    known_env = {k for k in env if k.startswith(ENV_PREFIX)} - {ENV_PREFIX + "CONFIG"}
+    settings, used_env = _build(Settings, toml_values, env, ENV_PREFIX, "")
+    unknown = sorted(known_env - used_env - _FOREIGN_ENV)
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+    return settings
+
+
+# GENOMSEQ_* variables that are read by tools, not by Settings.
+_FOREIGN_ENV = frozenset({"GENOMSEQ_TEST_DATABASE_URL", "GENOMSEQ_PYTHON"})
+
+
+def _build(
+    cls: type, toml_values: Mapping[str, Any], env: Mapping[str, str], prefix: str, where: str
+) -> tuple[Any, set[str]]:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    used: set[str] = set()
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in toml_values:
+        if key not in names:
+            raise SettingsError(f"unknown setting {where}{key} in configuration file")
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        env_name = prefix + f.name.upper()
+        if dataclasses.is_dataclass(hint):
+            section = toml_values.get(f.name, {})
+            if not isinstance(section, Mapping):
+                raise SettingsError(f"[{where}{f.name}] must be a table")
+            kwargs[f.name], sub_used = _build(
+                hint, section, env, env_name + "_", f"{where}{f.name}."
+            )
+            used |= sub_used
+            continue
+        if env_name in env:
+            used.add(env_name)
+            kwargs[f.name] = _coerce(env[env_name], hint, env_name)
+        elif f.name in toml_values:
+            kwargs[f.name] = _coerce(toml_values[f.name], hint, where + f.name)
+    return cls(**kwargs), used
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise SettingsError(f"{name} must be one of {', '.join(map(str, allowed))}")
+        return value
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value in ("", None):
+            return None
+        return _coerce(value, args[0], name)
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(str(i).strip() for i in items if str(i).strip())
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if hint is Path:
+            return Path(str(value))
+        if hint in (int, float, str):
+            return hint(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"{name}: cannot read {value!r} as {hint.__name__}") from exc
+    raise SettingsError(f"{name}: unsupported setting type {hint!r}")

@@ -1,0 +1,15 @@
+"""Wiring of the beacon component (not built yet: contributes nothing)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from config.context import AppContext
+from config.wiring import Component
+
+
+def wire(app: Flask, ctx: AppContext) -> None:
+    """Nothing to wire yet."""
+
+
+COMPONENT = Component(name="beacon", wire=wire)
