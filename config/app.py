@@ -14,6 +14,7 @@ from common.auth import (
     StaticTokenAuthenticator,
 )
 from common.db import make_engine
+from common.keys import KeyStore
 from config.context import AppContext
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
@@ -31,6 +32,7 @@ def build_context(settings: Settings) -> AppContext:
         engine=engine,
         trust_center_engine=tc_engine,
         authenticator=_authenticator(settings),
+        keys=KeyStore(settings.data_dir / "keys"),
     )
 
 

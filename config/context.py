@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from sqlalchemy import Engine
 
 from common.auth import Authenticator
+from common.keys import KeyStore
 from config.settings import Settings
 
 T = TypeVar("T")
@@ -26,6 +27,7 @@ class AppContext:
     engine: Engine
     trust_center_engine: Engine
     authenticator: Authenticator
+    keys: KeyStore
     _services: dict[type, Any] = field(default_factory=dict)
 
     def provide(self, port: type[T], implementation: T) -> None:
