@@ -219,7 +219,12 @@ def _ap_gap(v: RangeValue) -> float:
 
 def _num_cond(prefix: str, v: RangeValue, lo: Any, hi: Any) -> Any:
     """Number/quantity prefix semantics: eq uses the implicit precision range."""
-    if prefix in ("eq", "ne", "ap"):
+    # The implicit range of a number is half-open: 80 means [79.5, 80.5).
+    if prefix == "eq":
+        return and_(lo >= v.low, hi < v.high)
+    if prefix == "ne":
+        return or_(lo < v.low, hi >= v.high)
+    if prefix == "ap":
         return _range_cond(prefix, v, lo, hi)
     x = v.value
     return {"gt": hi > x, "lt": lo < x, "ge": hi >= x, "le": lo <= x, "sa": lo > x,
@@ -627,7 +632,6 @@ class SqlSearcher:
             reverse = direction == "p"
             order = []
             for expr, desc, _ in keys:
-                asc = not desc if reverse else not desc
                 asc = (not desc) != reverse
                 order.append(expr.asc() if asc else expr.desc())
             cols = [expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)]

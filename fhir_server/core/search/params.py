@@ -467,8 +467,6 @@ class QueryParser:
         target = parts[2] if len(parts) == 3 else None
         if not self.registry.is_resource_type(source):
             raise InvalidInput(f"Unknown resource type {source!r} in {base}")
-        if not reverse and not iterate and source not in res_types and "*" not in res_types:
-            raise InvalidInput(f"{base}={value}: {source} is not the type searched")
         if code != "*":
             param = self.registry.get(source, code)
             if param is None or param.type != "reference":
