@@ -58,6 +58,9 @@ class ScanIndexer:
               resource: dict[str, Any]) -> None:
         """Nothing to index."""
 
+    def index_many(self, conn: Connection, items: Any, *, replace: bool = True) -> None:
+        """Nothing to index."""
+
     def unindex(self, conn: Connection, resource_pk: int) -> None:
         """Nothing to remove."""
 

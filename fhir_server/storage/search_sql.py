@@ -106,6 +106,16 @@ class StoredResource:
     content: bytes
 
 
+@dataclass(frozen=True)
+class Everything:
+    """Patient/$everything: the patient, its compartment, and a care-date window."""
+
+    patient_id: str
+    start: int | None = None  # microseconds, inclusive
+    end: int | None = None
+    since: int | None = None
+
+
 @dataclass
 class SearchPage:
     """One page of a searchset."""
@@ -122,12 +132,54 @@ class SearchPage:
 # --------------------------------------------------------------------------------------------
 
 
+class CustomParameters:
+    """Keeps a process's registry in step with the SearchParameter resources stored.
+
+    Every gunicorn worker has its own registry; a cheap probe (count and newest
+    last_updated of SearchParameter rows, on the (res_type, last_updated) index), at most
+    once per ``interval`` seconds, tells when another process stored or deleted one.
+    """
+
+    def __init__(self, registry: Registry, interval: float = 1.0) -> None:
+        self.registry = registry
+        self.interval = interval
+        self._checked = 0.0
+        self._state: tuple[Any, ...] | None = None
+
+    def refresh(self, conn: Connection, force: bool = False) -> None:
+        """Reload the custom parameters if the stored set changed."""
+        now = time.monotonic()
+        if not force and now - self._checked < self.interval:
+            return
+        self._checked = now
+        r = resource_t
+        state = tuple(conn.execute(
+            select(func.count(), func.max(r.c.last_updated)).where(
+                r.c.res_type == "SearchParameter")).one())
+        if state == self._state:
+            return
+        rows = conn.execute(
+            select(version_t.c.content).select_from(
+                r.join(version_t, and_(version_t.c.resource_id == r.c.id,
+                                       version_t.c.version_id == r.c.version_id)))
+            .where(r.c.res_type == "SearchParameter", r.c.deleted == false())
+            .order_by(r.c.id)).all()
+        self.registry.reset_custom()
+        for (content,) in rows:
+            try:
+                self.registry.add_custom(json.loads(bytes(content)))
+            except InvalidInput:
+                continue  # refused when it was written; never let it break searching
+        self._state = state
+
+
 class SqlSearchIndexer:
     """SearchIndexer (fhir_server.storage.ports) on the fhir_idx_* tables."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, custom: CustomParameters | None = None) -> None:
         self.registry = registry
         self.extractor = Extractor(registry)
+        self.custom = custom or CustomParameters(registry)
         self._sql: dict[tuple[str, str], str] = {}
 
     def _insert_sql(self, conn: Connection, table: str) -> str:
@@ -152,6 +204,13 @@ class SqlSearchIndexer:
 
         ``replace=False`` skips deleting old rows (resources created in this transaction).
         """
+        self.custom.refresh(conn)
+        if len({pk for pk, _, _ in items}) != len(items):
+            items = list({pk: (pk, t, res) for pk, t, res in items}.values())  # last version wins
+        for _, res_type, resource in items:
+            if res_type == "SearchParameter":
+                # Refuse what the server could not apply; honour it at once in this process.
+                self.registry.add_custom(resource)
         if replace:
             self.unindex_many(conn, [pk for pk, _, _ in items])
         batches: dict[str, list[tuple[Any, ...]]] = {t: [] for t in ROW_COLUMNS}
@@ -586,11 +645,18 @@ class CursorCodec:
 class SqlSearcher:
     """Runs parsed searches: matches with keyset paging, includes, totals."""
 
-    def __init__(self, engine: Engine, registry: Registry, secret: bytes) -> None:
+    def __init__(self, engine: Engine, registry: Registry, secret: bytes,
+                 indexer: SqlSearchIndexer | None = None) -> None:
         self.engine = engine
         self.registry = registry
         self.parser = QueryParser(registry)
         self.cursors = CursorCodec(secret)
+        self.indexer = indexer or SqlSearchIndexer(registry)
+
+    def refresh(self) -> None:
+        """Pick up SearchParameter resources stored by other processes."""
+        with self.engine.connect() as conn:
+            self.indexer.custom.refresh(conn)
 
     def compartment_cond(self, r: Any, comp_type: str, comp_id: str,
                          res_types: Sequence[str]) -> Any:
@@ -607,11 +673,20 @@ class SqlSearcher:
         ref = REF.alias()
         return r.c.id.in_(select(ref.c.resource_pk).where(ref.c.hash_target.in_(hashes)))
 
-    def search(self, query: SearchQuery, *, extra: Sequence[Any] = (), scope: str = "",
-               builder: _Builder | None = None) -> SearchPage:
-        """One page of results for a parsed query (``extra`` conditions on ``builder.r``)."""
-        b = builder or _Builder(self.registry, self.engine.dialect.name)
+    def search(self, query: SearchQuery, *, compartment: tuple[str, str] | None = None,
+               everything: Everything | None = None) -> SearchPage:
+        """One page of results for a parsed query, optionally inside a Patient compartment."""
+        b = _Builder(self.registry, self.engine.dialect.name)
         r = b.r
+        extra: list[Any] = []
+        scope = ""
+        if compartment is not None:
+            extra.append(self.compartment_cond(r, compartment[0], compartment[1],
+                                               query.res_types))
+            scope = "/".join(compartment)
+        if everything is not None:
+            extra.extend(self._everything_conds(r, everything, query.res_types))
+            scope = f"everything/{everything.patient_id}"
         digest = self.cursors.query_digest(query.res_types, query.applied, scope)
         where = b.where(query, extra)
         keys = b.sort_exprs(query.sort, query.res_types[0])
@@ -626,7 +701,7 @@ class SqlSearcher:
         with self.engine.connect() as conn:
             total = None
             if query.summary == "count" or query.total == "accurate":
-                total = self._count(conn, query, where, r)
+                total = self._count(conn, query, where, r, plain=not extra)
             if query.summary == "count" or query.count == 0:
                 return SearchPage([], [], total)
             reverse = direction == "p"
@@ -647,10 +722,15 @@ class SqlSearcher:
             pks = [row[-1] for row in rows]
             matches = self._load(conn, pks)
             includes = self._includes(conn, query, matches) if query.includes else []
+            if everything is not None:
+                includes = [i for i in self._include_once(
+                    conn, Include("*", "*", None, False, False), matches)
+                    if i.res_type not in self.registry.patient_compartment
+                    and i.res_type != "Patient"]
             if total is None and query.total != "none" and after is None and not more:
                 total = len(matches)
             if total is None and query.total == "estimate":
-                total = self._estimate(conn, query, r, where)
+                total = self._count(conn, query, where, r, plain=not extra)
         page = SearchPage(matches, includes, total)
 
         def cursor(d: str, row: tuple[Any, ...]) -> str:
@@ -665,9 +745,30 @@ class SqlSearcher:
                 page.prev_cursor = cursor("p", rows[0])
         return page
 
-    def _count(self, conn: Connection, query: SearchQuery, where: Any, r: Any) -> int:
+    def _everything_conds(self, r: Any, ev: Everything, res_types: Sequence[str]) -> list[Any]:
+        member = or_(and_(r.c.res_type == "Patient", r.c.res_id == ev.patient_id),
+                     self.compartment_cond(r, "Patient", ev.patient_id, res_types))
+        conds = [member]
+        if ev.since is not None:
+            conds.append(r.c.last_updated >= ev.since)
+        if ev.start is not None or ev.end is not None:
+            # Care dates (patient-operation-everything.html): the type's "date" parameter.
+            dated = [t for t in res_types if self.registry.get(t, "date") is not None]
+            d = DATE.alias()
+            window = [d.c.resource_pk == r.c.id,
+                      d.c.hash_identity.in_([identity(t, "date") for t in dated])]
+            if ev.start is not None:
+                window.append(d.c.high >= ev.start)
+            if ev.end is not None:
+                window.append(d.c.low <= ev.end)
+            conds.append(or_(r.c.res_type.notin_(dated) if dated else sa.true(),
+                             exists().where(*window)))
+        return conds
+
+    def _count(self, conn: Connection, query: SearchQuery, where: Any, r: Any,
+               plain: bool = True) -> int:
         # A single equality clause on a unique-per-resource hash counts index entries only.
-        if len(query.clauses) == 1 and not query.cursor and len(query.res_types) == 1:
+        if plain and len(query.clauses) == 1 and len(query.res_types) == 1:
             c = query.clauses[0]
             b = _Builder(self.registry, self.engine.dialect.name)
             if b._kind(c) in ("token", "reference") and len(c.values) == 1:
@@ -677,9 +778,6 @@ class SqlSearcher:
                     return int(conn.execute(select(func.count()).select_from(t).where(cond))
                                .scalar_one())
         return int(conn.execute(select(func.count()).select_from(r).where(where)).scalar_one())
-
-    def _estimate(self, conn: Connection, query: SearchQuery, r: Any, where: Any) -> int:
-        return self._count(conn, query, where, r)
 
     def _load(self, conn: Connection, pks: list[int]) -> list[StoredResource]:
         if not pks:
@@ -754,6 +852,14 @@ class SqlSearcher:
             elif self.registry.get(t, inc.code) is not None:
                 idents.append(identity(t, inc.code))
         return idents
+
+
+def build_searcher(engine: Engine, secret: bytes, registry: Registry | None = None
+                   ) -> SqlSearcher:
+    """A searcher and its indexer over one registry (built-in R4 parameters by default)."""
+    from fhir_server.core.search.registry import load_default
+    reg = registry or load_default()
+    return SqlSearcher(engine, reg, secret, SqlSearchIndexer(reg))
 
 
 def _keyset(keys: list[tuple[Any, bool, str]], after: list[Any], reverse: bool) -> Any:

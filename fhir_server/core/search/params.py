@@ -293,6 +293,8 @@ class QueryParser:
         param = self.registry.get(res_type, code)
         if param is None:
             raise UnknownParameter(f"Unknown search parameter {code!r} for {res_type}")
+        if param.type == "special" or (not param.expression and param.type != "composite"):
+            raise UnknownParameter(f"Search parameter {code!r} is not supported")
         if rest:
             return self._chain(res_type, param, modifier, rest, value, depth)
         if modifier is not None and modifier not in _MODIFIERS.get(param.type, set()):

@@ -61,6 +61,9 @@ class Registry:
     resource_types: tuple[str, ...]
     by_type: dict[str, dict[str, SearchParameter]]
     patient_compartment: dict[str, tuple[str, ...]]
+    summary_elements: dict[str, frozenset[str]] = field(default_factory=dict)
+    mandatory_elements: dict[str, frozenset[str]] = field(default_factory=dict)
+    _builtin: dict[str, dict[str, SearchParameter]] = field(default_factory=dict)
     _compiled: dict[tuple[str, str], CompiledPath] = field(default_factory=dict)
     _components: dict[tuple[str, str, str], CompiledPath] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -84,7 +87,17 @@ class Registry:
                     if t in by_type:
                         by_type[t][sp.code] = sp
         comp = {k: tuple(v) for k, v in doc["patientCompartment"].items()}
-        return cls(types, by_type, comp)
+        summary = {k: frozenset(v) for k, v in doc.get("summaryElements", {}).items()}
+        mandatory = {k: frozenset(v) for k, v in doc.get("mandatoryElements", {}).items()}
+        reg = cls(types, by_type, comp, summary, mandatory)
+        reg._builtin = {t: dict(p) for t, p in by_type.items()}
+        return reg
+
+    def reset_custom(self) -> None:
+        """Forget every custom SearchParameter (before loading the stored set again)."""
+        with self._lock:
+            self.by_type = {t: dict(p) for t, p in self._builtin.items()}
+            self._compiled.clear()
 
     def is_resource_type(self, name: str) -> bool:
         """True for a FHIR R4 resource type name."""

