@@ -100,7 +100,7 @@ class Extractor:
                 continue
             ident = identity(res_type, code)
             if sp.type == "composite":
-                self._composite(sp, ident, values, rows)
+                self._composite(sp, ident, values, rows, root)
             else:
                 _EXTRACTORS[sp.type](self, res_type, code, ident, values, rows)
         text = resource.get("text")
@@ -211,12 +211,12 @@ class Extractor:
                 out.append((ident, uri_hash(ident, value), value[:500]))
 
     def _composite(self, sp: SearchParameter, ident: int, values: list[Item],
-                   rows: IndexRows) -> None:
+                   rows: IndexRows, root: Item) -> None:
         out = rows["fhir_idx_composite"]
         for element in values:
             parts: list[list[tuple[Any, ...]]] = []
             for comp in sp.components:
-                found = self.registry.component_path(sp, comp).fn([element], element)
+                found = self.registry.component_path(sp, comp).fn([element], root)
                 parts.append(_component_values(comp.type, found))
             if len(parts) < 2 or not all(parts):
                 continue

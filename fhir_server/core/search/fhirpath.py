@@ -24,7 +24,7 @@ from common.errors import InvalidInput
 
 Item = tuple[Any, str | None]
 Collection = list[Item]
-Fn = Callable[[Collection, Item], Collection]  # (focus, $this-root/resource) -> result
+Fn = Callable[[Collection, Item], Collection]  # (focus, %resource) -> result
 
 PRIMITIVE_TYPES = {
     "boolean", "integer", "string", "decimal", "uri", "url", "canonical", "base64Binary",
@@ -43,7 +43,7 @@ _CHOICE_SUFFIX = {t[0].upper() + t[1:]: t for t in PRIMITIVE_TYPES} | {t: t for 
 
 _TOKEN_RE = re.compile(
     r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<num>\d+(?:\.\d+)?)|(?P<id>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<bt>`[^`]*`)|(?P<var>\$[a-z]+)|(?P<op>!=|<=|>=|[.()\[\]|=,<>]))"
+    r"|(?P<bt>`[^`]*`)|(?P<var>[$%][A-Za-z]+)|(?P<op>!=|<=|>=|[.()\[\]|=,<>]))"
 )
 
 
@@ -180,8 +180,10 @@ class _Parser:
             self.take(")")
             return inner
         if kind == "var":
-            if text in ("$this", "$resource"):
-                return lambda focus, this: [this] if text == "$resource" else focus
+            if text in ("%resource", "%rootResource"):
+                return lambda focus, this: [this]
+            if text in ("$this", "%context"):
+                return lambda focus, this: focus
             raise InvalidInput(f"FHIRPath: unsupported variable {text}")
         if kind != "id":
             raise InvalidInput(f"FHIRPath: unexpected {text!r}")
