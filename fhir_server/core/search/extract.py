@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from fhir_server.core.search.fhirpath import Item, reference_type
@@ -51,6 +52,7 @@ UCUM = "http://unitsofmeasure.org"
 ISO4217 = "urn:iso:std:iso:4217"
 
 
+@lru_cache(maxsize=16384)
 def identity(res_type: str, code: str) -> int:
     """hash_identity of (resource type, parameter code)."""
     return h64(res_type, code)

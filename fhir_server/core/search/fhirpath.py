@@ -39,6 +39,9 @@ COMPLEX_TYPES = {
     "RelatedArtifact", "TriggerDefinition", "UsageContext", "Dosage", "Meta",
     "SimpleQuantity", "MoneyQuantity",
 }
+# Names of choice elements (value[x], ...); filled from the registry. Until then (or for
+# names missing here) every key is scanned, which is correct, only slower.
+CHOICE_NAMES: set[str] = set()
 _CHOICE_SUFFIX = {t[0].upper() + t[1:]: t for t in PRIMITIVE_TYPES} | {t: t for t in COMPLEX_TYPES}
 
 _TOKEN_RE = re.compile(
@@ -281,6 +284,8 @@ def _child_fn(name: str) -> Fn:
                     out.append((child, None))
                 continue
             # Choice element: value[x] appears in JSON as valueQuantity, valueString, ...
+            if CHOICE_NAMES and name not in CHOICE_NAMES:
+                continue
             for key, child in value.items():
                 if len(key) > len(name) and key.startswith(name) and key[len(name)].isupper():
                     ftype = _CHOICE_SUFFIX.get(key[len(name):])

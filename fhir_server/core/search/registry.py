@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any
 
 from common.errors import InvalidInput
-from fhir_server.core.search.fhirpath import CompiledPath, compile_path
+from fhir_server.core.search.fhirpath import CHOICE_NAMES, CompiledPath, compile_path
 
 PARAM_TYPES = ("number", "date", "string", "token", "reference", "composite", "quantity",
                "uri", "special")
@@ -89,6 +89,7 @@ class Registry:
         comp = {k: tuple(v) for k, v in doc["patientCompartment"].items()}
         summary = {k: frozenset(v) for k, v in doc.get("summaryElements", {}).items()}
         mandatory = {k: frozenset(v) for k, v in doc.get("mandatoryElements", {}).items()}
+        CHOICE_NAMES.update(doc.get("choiceElements", ()))
         reg = cls(types, by_type, comp, summary, mandatory)
         reg._builtin = {t: dict(p) for t, p in by_type.items()}
         return reg

@@ -80,8 +80,18 @@ def compact(definitions_dir: Path) -> dict[str, Any]:
                 summary.setdefault(sd["name"], []).append(name)
             if el.get("min", 0) >= 1:
                 mandatory.setdefault(sd["name"], []).append(name)
+    # Choice elements (value[x], effective[x], ...): the evaluator only looks for typed keys
+    # such as valueQuantity under these names.
+    choice: set[str] = set()
+    types_doc = json.loads((definitions_dir / "profiles-types.json").read_text("utf-8"))
+    for doc in (profiles, types_doc):
+        for sd in (e["resource"] for e in doc["entry"]):
+            for el in (sd.get("snapshot") or {}).get("element", []):
+                if el["path"].endswith("[x]"):
+                    choice.add(el["path"].rsplit(".", 1)[-1][:-3])
     return {
         "resourceTypes": resource_types,
+        "choiceElements": sorted(choice),
         "summaryElements": summary,
         "mandatoryElements": mandatory,
         "fhirVersion": "4.0.1",
