@@ -43,7 +43,10 @@ def run(url: str, paths: list[Path], indexed: bool, validate: bool = True) -> tu
         upgrade(engine, mset)
     indexer = build_searcher(engine, b"x" * 32).indexer if indexed else ScanIndexer()
     service = FhirService(SqlFhirRepository(engine, indexer), validate_resources=validate)
-    docs = [orjson.loads(bz2.open(p).read()) for p in paths]
+    docs = []
+    for p in paths:
+        with bz2.open(p) as fh:
+            docs.append(orjson.loads(fh.read()))
     n = 0
     start = time.perf_counter()
     for doc in docs:
@@ -57,8 +60,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("root", type=Path)
     ap.add_argument("--patients", type=int, default=20)
-    ap.add_argument("--no-validate", action="store_true",
-                    help="Skip fhir.resources validation (isolates the indexing cost)")
+    ap.add_argument(
+        "--no-validate",
+        action="store_true",
+        help="Skip fhir.resources validation (isolates the indexing cost)",
+    )
     ap.add_argument("--pg", default="", help="PostgreSQL admin URL (a scratch DB is created)")
     args = ap.parse_args()
     paths = files(args.root, args.patients)

@@ -89,7 +89,27 @@ for _name, _cols in ROW_COLUMNS.items():
     )
 STRING, TOKEN, DATE = TABLES["fhir_idx_string"], TABLES["fhir_idx_token"], TABLES["fhir_idx_date"]
 NUMBER, QUANTITY = TABLES["fhir_idx_number"], TABLES["fhir_idx_quantity"]
-URI, REF, COMPOSITE = TABLES["fhir_idx_uri"], TABLES["fhir_idx_reference"], TABLES["fhir_idx_composite"]
+URI, REF = TABLES["fhir_idx_uri"], TABLES["fhir_idx_reference"]
+COMPOSITE = TABLES["fhir_idx_composite"]
+_ALIASES: dict[tuple[str, int], Any] = {}
+
+
+def _alias(table: sa.Table, depth: int = 0, role: str = "") -> Any:
+    """A cached alias per (table, nesting depth, role).
+
+    Building an alias's column collection costs about a millisecond; searches reuse them.
+    Sibling subqueries may share one alias (each has its own scope); nested ones (chains,
+    _has) use the next depth so correlation always names the intended row.
+    """
+    key = (table.name + role, depth)
+    found = _ALIASES.get(key)
+    if found is None:
+        found = table.alias(f"{table.name.replace('fhir_', '')}{role}_{depth}")
+        _ = found.c  # populate the column collection once
+        _ALIASES[key] = found
+    return found
+
+
 TOP = "\U0010ffff"  # sorts after every other character (byte-wise collation)
 _CHUNK = 500
 
@@ -188,7 +208,8 @@ class SqlSearchIndexer:
         if sql is None:
             cols = ("resource_pk", *ROW_COLUMNS[table])
             mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            sql = (f"INSERT INTO {table} ({', '.join(cols)}) "
+            # Table and column names come from ROW_COLUMNS, never from input.
+            sql = (f"INSERT INTO {table} ({', '.join(cols)}) "  # noqa: S608
                    f"VALUES ({', '.join([mark] * len(cols))})")
             self._sql[key] = sql
         return sql
@@ -293,10 +314,15 @@ def _num_cond(prefix: str, v: RangeValue, lo: Any, hi: Any) -> Any:
 class _Builder:
     """Builds the WHERE clause of a search over fhir_resource ``r``."""
 
-    def __init__(self, registry: Registry, dialect: str, r: Any = None) -> None:
+    def __init__(self, registry: Registry, dialect: str, r: Any = None, depth: int = 0) -> None:
         self.registry = registry
         self.dialect = dialect
-        self.r = r if r is not None else resource_t.alias("r")
+        self.depth = depth
+        self.r = r if r is not None else _alias(resource_t, depth, "_r")
+
+    def a(self, table: sa.Table, role: str = "") -> Any:
+        """The alias of an index table at this builder's depth."""
+        return _alias(table, self.depth, role)
 
     # The driving clause ---------------------------------------------------------------
 
@@ -316,17 +342,15 @@ class _Builder:
         return and_(*conds)
 
     def _pick_driver(self, clauses: list[Clause]) -> tuple[Clause, tuple[Any, Any]] | None:
-        best: tuple[int, Clause, tuple[Any, Any]] | None = None
+        best: tuple[int, Clause] | None = None
         for c in clauses:
             rank = _DRIVER_RANK.get(self._kind(c))
-            if rank is None:
-                continue
-            row = self.row_cond(c)
-            if row is None:
-                continue
-            if best is None or rank < best[0]:
-                best = (rank, c, row)
-        return (best[1], best[2]) if best else None
+            if rank is not None and (best is None or rank < best[0]):
+                best = (rank, c)
+        if best is None:
+            return None
+        row = self.row_cond(best[1], driver=True)
+        return (best[1], row) if row is not None else None
 
     def _kind(self, c: Clause) -> str:
         if c.param is None or c.chain is not None or c.modifier in ("missing", "not"):
@@ -337,43 +361,51 @@ class _Builder:
 
     # Row conditions (one index row satisfies the clause) --------------------------------
 
-    def row_cond(self, c: Clause, alias: Any = None) -> tuple[Any, Any] | None:
+    def row_cond(self, c: Clause, alias: Any = None, driver: bool = False
+                 ) -> tuple[Any, Any] | None:
         """(table alias, condition on one of its rows) for plain clauses; None otherwise."""
         if c.param is None or c.modifier in ("missing", "not"):
             return None
+        if driver and alias is None:
+            # The driving IN (...) subquery gets its own alias: the EXISTS probes of the
+            # other clauses may use the same table at this depth.
+            table = TABLES[TABLE_OF_TYPE["string" if c.modifier == "text" else
+                                         "token" if c.modifier == "identifier" else
+                                         c.param.type] if c.chain is None else "fhir_idx_reference"]
+            alias = _alias(table, self.depth, "_drv")
         p = c.param
         ident = identity(c.res_type, c.code)
         if c.chain is not None:
-            t = alias if alias is not None else REF.alias()
+            t = alias if alias is not None else self.a(REF)
             inner_any = []
             for target_type, inner in zip(c.chain.target_types, c.chain.inner, strict=True):
-                r2 = resource_t.alias()
-                sub = _Builder(self.registry, self.dialect, r2)
+                sub = _Builder(self.registry, self.dialect, depth=self.depth + 1)
+                r2 = sub.r
                 inner_any.append(and_(
                     t.c.target_type == target_type,
                     exists().where(r2.c.res_type == target_type, r2.c.res_id == t.c.target_id,
                                    r2.c.deleted == false(), sub.clause_cond(inner, r2))))
             return t, and_(t.c.hash_identity == ident, or_(*inner_any))
         if p.type == "string":
-            t = alias if alias is not None else STRING.alias()
+            t = alias if alias is not None else self.a(STRING)
             return t, and_(t.c.hash_identity == ident,
                            or_(*(self._string_match(t, c.modifier, v) for v in c.values)))
         if p.type == "token":
             if c.modifier == "text":
-                t = alias if alias is not None else STRING.alias()
+                t = alias if alias is not None else self.a(STRING)
                 tid = identity(c.res_type, c.code + ":text")
                 return t, and_(t.c.hash_identity == tid, or_(*(
                     or_(self._prefix(t.c.value_norm, v), t.c.value_norm.like(
                         "% " + _like_escape(v) + "%", escape="\\")) for v in c.values)))
-            t = alias if alias is not None else TOKEN.alias()
+            t = alias if alias is not None else self.a(TOKEN)
             tid = identity(c.res_type, c.code + (":of-type" if c.modifier == "of-type" else ""))
             return t, self._token_cond(t, tid, c.values)
         if p.type == "reference":
             if c.modifier == "identifier":
-                t = alias if alias is not None else TOKEN.alias()
+                t = alias if alias is not None else self.a(TOKEN)
                 return t, self._token_cond(t, identity(c.res_type, c.code + ":identifier"),
                                            c.values)
-            t = alias if alias is not None else REF.alias()
+            t = alias if alias is not None else self.a(REF)
             hashes: list[int] = []
             for v in c.values:
                 assert isinstance(v, ReferenceValue)
@@ -385,15 +417,15 @@ class _Builder:
             return t, t.c.hash_target.in_(hashes) if len(hashes) > 1 else \
                 t.c.hash_target == hashes[0]
         if p.type == "date":
-            t = alias if alias is not None else DATE.alias()
+            t = alias if alias is not None else self.a(DATE)
             return t, and_(t.c.hash_identity == ident, or_(*(
                 _range_cond(v.prefix, _as_date(v), t.c.low, t.c.high) for v in c.values)))
         if p.type == "number":
-            t = alias if alias is not None else NUMBER.alias()
+            t = alias if alias is not None else self.a(NUMBER)
             return t, and_(t.c.hash_identity == ident, or_(*(
                 _num_cond(v.prefix, v, t.c.value, t.c.value) for v in c.values)))
         if p.type == "quantity":
-            t = alias if alias is not None else QUANTITY.alias()
+            t = alias if alias is not None else self.a(QUANTITY)
             ors = []
             for v in c.values:
                 cond = _num_cond(v.prefix, v, t.c.value_low, t.c.value_high)
@@ -405,7 +437,7 @@ class _Builder:
                 ors.append(cond)
             return t, and_(t.c.hash_identity == ident, or_(*ors))
         if p.type == "uri":
-            t = alias if alias is not None else URI.alias()
+            t = alias if alias is not None else self.a(URI)
             ors = []
             for v in c.values:
                 if c.modifier == "below":
@@ -416,7 +448,7 @@ class _Builder:
                     ors.append(t.c.hash_uri == uri_hash(ident, v))
             return t, and_(t.c.hash_identity == ident, or_(*ors))
         if p.type == "composite":
-            t = alias if alias is not None else COMPOSITE.alias()
+            t = alias if alias is not None else self.a(COMPOSITE)
             return t, and_(t.c.hash_identity == ident, or_(*(
                 self._composite(t, c, v) for v in c.values)))
         raise InvalidInput(f"Search parameter {c.code!r} of type {p.type} is not supported")
@@ -496,20 +528,20 @@ class _Builder:
             return or_(*(_range_cond(v.prefix, _as_date(v), r.c.last_updated, r.c.last_updated)
                          for v in c.values))
         if c.code == "_list":
-            lr, lst = REF.alias(), resource_t.alias()
+            lr, lst = self.a(REF, "_list"), self.a(resource_t, "_list")
             return exists().where(
                 lst.c.res_type == "List", lst.c.res_id.in_(c.values), lst.c.deleted == false(),
                 lr.c.resource_pk == lst.c.id, lr.c.hash_identity == identity("List", "item"),
                 lr.c.target_type == r.c.res_type, lr.c.target_id == r.c.res_id)
         if c.code == "_text":
-            t = STRING.alias()
+            t = self.a(STRING)
             return exists().where(t.c.resource_pk == r.c.id,
                                   t.c.hash_identity == identity(c.res_type, "_text"),
                                   or_(*(t.c.value_norm.like("%" + _like_escape(v) + "%",
                                                             escape="\\") for v in c.values)))
         assert c.param is not None
         if c.modifier == "missing":
-            table = TABLES[TABLE_OF_TYPE[c.param.type]].alias()
+            table = self.a(TABLES[TABLE_OF_TYPE[c.param.type]])
             present = exists().where(table.c.resource_pk == r.c.id,
                                      table.c.hash_identity == identity(c.res_type, c.code))
             return not_(present) if c.values[0] else present
@@ -530,8 +562,9 @@ class _Builder:
 
     def _has_cond(self, c: Clause, r: Any) -> Any:
         assert c.has is not None
-        ref, src = REF.alias(), resource_t.alias()
-        inner = _Builder(self.registry, self.dialect, src)
+        ref = self.a(REF, "_has")
+        inner = _Builder(self.registry, self.dialect, depth=self.depth + 1)
+        src = inner.r
         return exists().where(
             ref.c.hash_identity == identity(c.has.source_type, c.has.reference.code),
             ref.c.target_type == r.c.res_type, ref.c.target_id == r.c.res_id,
@@ -555,7 +588,7 @@ class _Builder:
             ident = identity(res_type, k.code)
             agg = func.max if k.descending else func.min
             ptype = k.param.type
-            t = TABLES[TABLE_OF_TYPE[ptype]].alias()
+            t = self.a(TABLES[TABLE_OF_TYPE[ptype]], "_sort")
             col, kind = {
                 "string": (t.c.value_norm if "value_norm" in t.c else None, "str"),
                 "token": (t.c.value if "value" in t.c else None, "str"),
@@ -670,7 +703,7 @@ class SqlSearcher:
                     hashes.append(target_hash(identity(t, code), "Patient", comp_id))
         if not hashes:
             return sa.false()
-        ref = REF.alias()
+        ref = _alias(REF, 0, "_comp")
         return r.c.id.in_(select(ref.c.resource_pk).where(ref.c.hash_target.in_(hashes)))
 
     def search(self, query: SearchQuery, *, compartment: tuple[str, str] | None = None,
@@ -754,7 +787,7 @@ class SqlSearcher:
         if ev.start is not None or ev.end is not None:
             # Care dates (patient-operation-everything.html): the type's "date" parameter.
             dated = [t for t in res_types if self.registry.get(t, "date") is not None]
-            d = DATE.alias()
+            d = _alias(DATE, 0, "_ev")
             window = [d.c.resource_pk == r.c.id,
                       d.c.hash_identity.in_([identity(t, "date") for t in dated])]
             if ev.start is not None:
@@ -782,7 +815,7 @@ class SqlSearcher:
     def _load(self, conn: Connection, pks: list[int]) -> list[StoredResource]:
         if not pks:
             return []
-        rr, v = resource_t.alias(), version_t.alias()
+        rr, v = _alias(resource_t, 0, "_load"), _alias(version_t, 0, "_load")
         stmt = select(rr.c.id, rr.c.res_type, rr.c.res_id, rr.c.version_id,
                       rr.c.last_updated, v.c.content).join(
             v, and_(v.c.resource_id == rr.c.id, v.c.version_id == rr.c.version_id)
@@ -816,8 +849,8 @@ class SqlSearcher:
                       sources: list[StoredResource]) -> list[StoredResource]:
         if not sources:
             return []
-        ref = REF.alias()
-        rr = resource_t.alias()
+        ref = _alias(REF, 0, "_inc")
+        rr = _alias(resource_t, 0, "_inc")
         if not inc.reverse:
             src = [s for s in sources if inc.source_type in ("*", s.res_type)]
             if not src:

@@ -19,9 +19,17 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+from common.errors import InvalidInput
 from fhir_server.core.search.fhirpath import Item, reference_type
 from fhir_server.core.search.registry import Registry, SearchParameter
-from fhir_server.core.search.values import MAX_STRING, MAX_TIME, MIN_TIME, date_range, h64, normalize
+from fhir_server.core.search.values import (
+    MAX_STRING,
+    MAX_TIME,
+    MIN_TIME,
+    date_range,
+    h64,
+    normalize,
+)
 
 ROW_COLUMNS: dict[str, tuple[str, ...]] = {
     "fhir_idx_string": ("hash_identity", "value_norm", "value_exact"),
@@ -273,7 +281,8 @@ def _tokens(values: Iterable[Item], of_type: list[tuple[str | None, str]]
             yield None, str(value), None
         elif isinstance(value, dict):
             if vtype == "CodeableConcept" or "coding" in value or (
-                    vtype is None and set(value) <= {"text", "extension", "id"} and "text" in value):
+                    vtype is None and "text" in value
+                    and set(value) <= {"text", "extension", "id"}):
                 for coding in value.get("coding", ()):
                     if isinstance(coding, dict) and (coding.get("code") or coding.get("system")):
                         yield coding.get("system"), coding.get("code"), coding.get("display")
@@ -319,14 +328,14 @@ def _date_of(value: Any, vtype: str | None) -> tuple[int, int] | None:
                     events.append(b)
             if events:
                 return min(e[0] for e in events), max(e[1] for e in events)
-    except Exception:  # noqa: BLE001 - a malformed stored date is not indexed, never fatal
+    except (InvalidInput, KeyError, TypeError):  # a malformed stored date is not indexed
         return None
     return None
 
 
 def _quantities(values: Iterable[Item]
                 ) -> Iterable[tuple[float, float, str | None, str | None]]:
-    for value, vtype in values:
+    for value, _ in values:
         if not isinstance(value, dict):
             continue
         if "low" in value or "high" in value:  # Range
@@ -338,7 +347,8 @@ def _quantities(values: Iterable[Item]
             yield (float(lv) if lv is not None else -1e300,
                    float(hv) if hv is not None else 1e300,
                    ref.get("system"), ref.get("code") or ref.get("unit"))
-        elif isinstance(value.get("value"), (int, float)) and not isinstance(value.get("value"), bool):
+        elif isinstance(value.get("value"), (int, float)) \
+                and not isinstance(value.get("value"), bool):
             v = float(value["value"])
             if "currency" in value:  # Money
                 yield v, v, ISO4217, value["currency"]

@@ -297,9 +297,9 @@ class QueryParser:
             raise UnknownParameter(f"Search parameter {code!r} is not supported")
         if rest:
             return self._chain(res_type, param, modifier, rest, value, depth)
-        if modifier is not None and modifier not in _MODIFIERS.get(param.type, set()):
-            if not (param.type == "reference" and self.registry.is_resource_type(modifier)):
-                raise InvalidInput(f"Modifier :{modifier} is not supported for "
+        if modifier is not None and modifier not in _MODIFIERS.get(param.type, set()) \
+                and not (param.type == "reference" and self.registry.is_resource_type(modifier)):
+            raise InvalidInput(f"Modifier :{modifier} is not supported for "
                                    f"{param.type} parameter {code!r}", expression=[name])
         if modifier == "missing":
             if value not in ("true", "false"):

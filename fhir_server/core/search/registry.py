@@ -164,7 +164,8 @@ class Registry:
             components.append(Component(target.code, target.type, c.get("expression", "")))
         sp = SearchParameter(
             code=code, type=ptype, base=tuple(bases), expression=expression,
-            url=resource.get("url") or f"urn:custom:{code}", target=tuple(resource.get("target") or ()),
+            url=resource.get("url") or f"urn:custom:{code}",
+            target=tuple(resource.get("target") or ()),
             components=tuple(components), custom=True,
         )
         applied = []

@@ -13,7 +13,7 @@ import calendar
 import hashlib
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from common.errors import InvalidInput
 
@@ -60,18 +60,18 @@ def date_range(text: str) -> tuple[int, int]:
     try:
         year = int(g["y"])
         if g["m"] is None:
-            low = datetime(year, 1, 1, tzinfo=timezone.utc)
-            high = datetime(year + 1, 1, 1, tzinfo=timezone.utc) if year < 9999 else None
+            low = datetime(year, 1, 1, tzinfo=UTC)
+            high = datetime(year + 1, 1, 1, tzinfo=UTC) if year < 9999 else None
         elif g["d"] is None:
             month = int(g["m"])
-            low = datetime(year, month, 1, tzinfo=timezone.utc)
-            high = (datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=timezone.utc)
+            low = datetime(year, month, 1, tzinfo=UTC)
+            high = (datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
                     if (year, month) != (9999, 12) else None)
         elif g["H"] is None:
-            low = datetime(year, int(g["m"]), int(g["d"]), tzinfo=timezone.utc)
+            low = datetime(year, int(g["m"]), int(g["d"]), tzinfo=UTC)
             high = low + timedelta(days=1)
         else:
-            tz = timezone.utc
+            tz = UTC
             if g["tz"] and g["tz"] != "Z":
                 sign = 1 if g["tz"][0] == "+" else -1
                 hh, mm = int(g["tz"][1:3]), int(g["tz"][4:6])
@@ -98,5 +98,5 @@ def date_range(text: str) -> tuple[int, int]:
 
 def format_instant(us: int) -> str:
     """An instant (UTC, microseconds) as FHIR ``instant`` text."""
-    dt = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)
+    dt = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -18,30 +18,63 @@ FHIR_JSON = "application/fhir+json"
 
 def put(client: FlaskClient, resource: Any) -> None:
     data = json.loads(resource.model_dump_json())
-    resp = client.put(f"/fhir/{data['resourceType']}/{data['id']}", json=data,
-                      headers={"Content-Type": FHIR_JSON})
+    resp = client.put(
+        f"/fhir/{data['resourceType']}/{data['id']}", json=data, headers={"Content-Type": FHIR_JSON}
+    )
     assert resp.status_code in (200, 201), resp.get_data(as_text=True)
 
 
 def ids(bundle: dict[str, Any], mode: str = "match") -> list[str]:
-    return [e["resource"]["id"] for e in bundle.get("entry", [])
-            if e["search"]["mode"] == mode]
+    return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == mode]
 
 
 @pytest.fixture()
 def data(client: FlaskClient) -> FlaskClient:
     put(client, Organization(id="org1", name="Uniklinik"))
-    put(client, Patient(id="p1", name=[{"family": "Müller"}], gender="male",
-                        birthDate="1970-01-01", managingOrganization={"reference": "Organization/org1"}))
+    put(
+        client,
+        Patient(
+            id="p1",
+            name=[{"family": "Müller"}],
+            gender="male",
+            birthDate="1970-01-01",
+            managingOrganization={"reference": "Organization/org1"},
+        ),
+    )
     put(client, Patient(id="p2", name=[{"family": "Meier"}], gender="female"))
-    for i, (pid, code, when) in enumerate([("p1", "8302-2", "2020-01-01"), ("p1", "29463-7", "2021-01-01"),
-                                           ("p2", "8302-2", "2022-01-01")]):
-        put(client, Observation(id=f"o{i + 1}", status="final", code={"coding": [{"system": LOINC, "code": code}]},
-                                subject={"reference": f"Patient/{pid}"}, effectiveDateTime=when))
-    put(client, Encounter(id="e1", status="finished", subject={"reference": "Patient/p1"},
-                          **{"class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}},
-                          serviceProvider={"reference": "Organization/org1"},
-                          period={"start": "2020-01-01", "end": "2020-01-02"}))
+    for i, (pid, code, when) in enumerate(
+        [
+            ("p1", "8302-2", "2020-01-01"),
+            ("p1", "29463-7", "2021-01-01"),
+            ("p2", "8302-2", "2022-01-01"),
+        ]
+    ):
+        put(
+            client,
+            Observation(
+                id=f"o{i + 1}",
+                status="final",
+                code={"coding": [{"system": LOINC, "code": code}]},
+                subject={"reference": f"Patient/{pid}"},
+                effectiveDateTime=when,
+            ),
+        )
+    put(
+        client,
+        Encounter(
+            id="e1",
+            status="finished",
+            subject={"reference": "Patient/p1"},
+            **{
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                }
+            },
+            serviceProvider={"reference": "Organization/org1"},
+            period={"start": "2020-01-01", "end": "2020-01-02"},
+        ),
+    )
     return client
 
 
@@ -58,8 +91,11 @@ def test_type_search_returns_searchset(data: FlaskClient) -> None:
 
 
 def test_post_search(data: FlaskClient) -> None:
-    resp = data.post("/fhir/Patient/_search", data={"name": "meier"},
-                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    resp = data.post(
+        "/fhir/Patient/_search",
+        data={"name": "meier"},
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert resp.status_code == 200
     assert ids(resp.get_json()) == ["p2"]
     resp = data.post("/fhir/Patient/_search", json={"name": "x"})
@@ -89,9 +125,15 @@ def test_include_marks_mode(data: FlaskClient) -> None:
 
 
 def test_errors_are_400_operation_outcomes(data: FlaskClient) -> None:
-    for url in ("/fhir/Patient?birthdate=2020-13-45", "/fhir/Patient?birthdate=xx2020",
-                "/fhir/Patient?foo=bar", "/fhir/Patient?name:nope=x", "/fhir/Patient?_count=abc",
-                "/fhir/Patient?_sort=nope", "/fhir/Patient?_summary=maybe"):
+    for url in (
+        "/fhir/Patient?birthdate=2020-13-45",
+        "/fhir/Patient?birthdate=xx2020",
+        "/fhir/Patient?foo=bar",
+        "/fhir/Patient?name:nope=x",
+        "/fhir/Patient?_count=abc",
+        "/fhir/Patient?_sort=nope",
+        "/fhir/Patient?_summary=maybe",
+    ):
         resp = data.get(url)
         assert resp.status_code == 400, url
         body = resp.get_json()
@@ -153,8 +195,17 @@ def test_capability_statement_lists_search_params(client: FlaskClient) -> None:
     cs = client.get("/fhir/metadata").get_json()
     obs = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Observation")
     names = {p["name"] for p in obs["searchParam"]}
-    assert {"code", "subject", "patient", "value-quantity", "code-value-quantity", "_id",
-            "_lastUpdated", "_tag", "_profile"} <= names
+    assert {
+        "code",
+        "subject",
+        "patient",
+        "value-quantity",
+        "code-value-quantity",
+        "_id",
+        "_lastUpdated",
+        "_tag",
+        "_profile",
+    } <= names
     assert "search-type" in {i["code"] for i in obs["interaction"]}
 
 
@@ -162,29 +213,47 @@ def test_delete_removes_from_results_and_conditional_create(data: FlaskClient) -
     assert data.delete("/fhir/Observation/o1").status_code == 204
     assert ids(data.get("/fhir/Observation?code=8302-2").get_json()) == ["o3"]
     body = {"resourceType": "Patient", "name": [{"family": "Meier"}], "gender": "female"}
-    resp = data.post("/fhir/Patient", json=body,
-                     headers={"Content-Type": FHIR_JSON, "If-None-Exist": "family=meier&gender=female"})
+    resp = data.post(
+        "/fhir/Patient",
+        json=body,
+        headers={"Content-Type": FHIR_JSON, "If-None-Exist": "family=meier&gender=female"},
+    )
     assert resp.status_code == 200  # matched p2: nothing created
     assert ids(data.get("/fhir/Patient?family=meier").get_json()) == ["p2"]
 
 
 def test_custom_search_parameter(data: FlaskClient) -> None:
-    sp = {"resourceType": "SearchParameter", "id": "patient-birth-year-ext",
-          "url": "http://example.org/SearchParameter/patient-nickname", "name": "nickname",
-          "status": "active", "description": "nickname", "code": "nickname", "base": ["Patient"],
-          "type": "string",
-          "expression": "Patient.extension('http://example.org/nickname').value"}
-    resp = data.put("/fhir/SearchParameter/patient-birth-year-ext", json=sp,
-                    headers={"Content-Type": FHIR_JSON})
+    sp = {
+        "resourceType": "SearchParameter",
+        "id": "patient-birth-year-ext",
+        "url": "http://example.org/SearchParameter/patient-nickname",
+        "name": "nickname",
+        "status": "active",
+        "description": "nickname",
+        "code": "nickname",
+        "base": ["Patient"],
+        "type": "string",
+        "expression": "Patient.extension('http://example.org/nickname').value",
+    }
+    resp = data.put(
+        "/fhir/SearchParameter/patient-birth-year-ext", json=sp, headers={"Content-Type": FHIR_JSON}
+    )
     assert resp.status_code == 201, resp.get_data(as_text=True)
-    put(data, Patient(id="p7", extension=[{"url": "http://example.org/nickname",
-                                          "valueString": "Hansi"}]))
+    put(
+        data,
+        Patient(
+            id="p7", extension=[{"url": "http://example.org/nickname", "valueString": "Hansi"}]
+        ),
+    )
     assert ids(data.get("/fhir/Patient?nickname=hans").get_json()) == ["p7"]
 
 
 def test_transaction_get_entry_search(data: FlaskClient) -> None:
-    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
-        {"request": {"method": "GET", "url": "Patient?gender=male"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": "Patient?gender=male"}}],
+    }
     resp = data.post("/fhir", json=bundle, headers={"Content-Type": FHIR_JSON})
     assert resp.status_code == 200
     inner = resp.get_json()["entry"][0]["resource"]

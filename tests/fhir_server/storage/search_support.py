@@ -47,27 +47,46 @@ class Store:
                 data = as_dict(res)
                 self.clock += 1_000_000
                 rt, rid = data["resourceType"], data["id"]
-                row = conn.execute(sa.text(
-                    "SELECT id, version_id FROM fhir_resource WHERE res_type=:t AND res_id=:i"),
-                    {"t": rt, "i": rid}).first()
+                row = conn.execute(
+                    sa.text(
+                        "SELECT id, version_id FROM fhir_resource WHERE res_type=:t AND res_id=:i"
+                    ),
+                    {"t": rt, "i": rid},
+                ).first()
                 if row is None:
-                    pk = conn.execute(sa.text(
-                        "INSERT INTO fhir_resource (res_type, res_id, version_id, last_updated,"
-                        " deleted) VALUES (:t, :i, 1, :lu, :d) RETURNING id"),
-                        {"t": rt, "i": rid, "lu": self.clock, "d": False}).scalar_one()
+                    pk = conn.execute(
+                        sa.text(
+                            "INSERT INTO fhir_resource (res_type, res_id, version_id, last_updated,"
+                            " deleted) VALUES (:t, :i, 1, :lu, :d) RETURNING id"
+                        ),
+                        {"t": rt, "i": rid, "lu": self.clock, "d": False},
+                    ).scalar_one()
                     version = 1
                 else:
                     pk, version = row[0], row[1] + 1
-                    conn.execute(sa.text(
-                        "UPDATE fhir_resource SET version_id=:v, last_updated=:lu WHERE id=:pk"),
-                        {"v": version, "lu": self.clock, "pk": pk})
+                    conn.execute(
+                        sa.text(
+                            "UPDATE fhir_resource SET version_id=:v, last_updated=:lu WHERE id=:pk"
+                        ),
+                        {"v": version, "lu": self.clock, "pk": pk},
+                    )
                 data.setdefault("meta", {})["versionId"] = str(version)
-                conn.execute(sa.text(
-                    "INSERT INTO fhir_resource_version (resource_id, res_type, res_id, "
-                    "version_id, last_updated, method, deleted, content) VALUES (:pk, :t, :i, "
-                    ":v, :lu, 'PUT', :d, :c)"),
-                    {"pk": pk, "t": rt, "i": rid, "v": version, "lu": self.clock, "d": False,
-                     "c": json.dumps(data).encode()})
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO fhir_resource_version (resource_id, res_type, res_id, "
+                        "version_id, last_updated, method, deleted, content) VALUES (:pk, :t, :i, "
+                        ":v, :lu, 'PUT', :d, :c)"
+                    ),
+                    {
+                        "pk": pk,
+                        "t": rt,
+                        "i": rid,
+                        "v": version,
+                        "lu": self.clock,
+                        "d": False,
+                        "c": json.dumps(data).encode(),
+                    },
+                )
                 items.append((pk, rt, data))
                 pks.append(pk)
             INDEXER.index_many(conn, items)
@@ -76,22 +95,26 @@ class Store:
     def delete(self, res_type: str, res_id: str) -> None:
         """Delete as the core does: flag the row and drop its index rows."""
         with write_transaction(self.ctx.engine) as conn:
-            pk = conn.execute(sa.text(
-                "SELECT id FROM fhir_resource WHERE res_type=:t AND res_id=:i"),
-                {"t": res_type, "i": res_id}).scalar_one()
-            conn.execute(sa.text("UPDATE fhir_resource SET deleted=:d WHERE id=:pk"),
-                         {"d": True, "pk": pk})
+            pk = conn.execute(
+                sa.text("SELECT id FROM fhir_resource WHERE res_type=:t AND res_id=:i"),
+                {"t": res_type, "i": res_id},
+            ).scalar_one()
+            conn.execute(
+                sa.text("UPDATE fhir_resource SET deleted=:d WHERE id=:pk"), {"d": True, "pk": pk}
+            )
             INDEXER.unindex(conn, pk)
 
     def search(self, res_type: str, query: str, **kw: Any):  # noqa: ANN201
         """Run ``res_type?query`` and return the page."""
         from urllib.parse import parse_qsl
+
         q = self.parser.parse((res_type,), parse_qsl(query, keep_blank_values=True), **kw)
         return self.searcher.search(q)
 
     def ids(self, res_type: str, query: str) -> list[str]:
         """Ids of every match (following next links), in result order."""
         from urllib.parse import parse_qsl
+
         q = self.parser.parse((res_type,), parse_qsl(query, keep_blank_values=True))
         out = []
         while True:

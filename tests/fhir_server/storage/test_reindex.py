@@ -15,10 +15,18 @@ NICK = "http://example.org/nickname"
 
 
 def _sp() -> dict[str, object]:
-    return {"resourceType": "SearchParameter", "id": "nick", "url": "http://example.org/sp/nick",
-            "name": "nick", "status": "active", "description": "nickname", "code": "nick",
-            "base": ["Patient"], "type": "token",
-            "expression": f"Patient.extension('{NICK}').value"}
+    return {
+        "resourceType": "SearchParameter",
+        "id": "nick",
+        "url": "http://example.org/sp/nick",
+        "name": "nick",
+        "status": "active",
+        "description": "nickname",
+        "code": "nick",
+        "base": ["Patient"],
+        "type": "token",
+        "expression": f"Patient.extension('{NICK}').value",
+    }
 
 
 def test_reindex_applies_new_parameter_to_old_data(ctx: AppContext) -> None:
@@ -44,6 +52,7 @@ def test_reindex_command(app: Flask, ctx: AppContext, monkeypatch) -> None:  # n
     monkeypatch.setenv("GENOMSEQ_DATABASE_URL", ctx.settings.database_url)
     monkeypatch.setenv("GENOMSEQ_DATA_DIR", str(ctx.settings.data_dir))
     from config.cli import cli
+
     result = CliRunner().invoke(cli, ["fhir", "reindex", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "reindexed resources: 1" in result.output

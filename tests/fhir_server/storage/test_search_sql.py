@@ -6,7 +6,6 @@ FHIR R4 4.0.1 search.html; each test names the section it checks.
 from __future__ import annotations
 
 import pytest
-from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.list import List as FhirList
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.organization import Organization
@@ -24,12 +23,22 @@ UCUM = "http://unitsofmeasure.org"
 MRN = "http://hospital.example/mrn"
 
 
-def obs(oid: str, patient: str, code: str, value: float | None = None, unit: str = "mg",
-        when: str = "2020-03-01T10:00:00Z", **extra: object) -> Observation:
+def obs(
+    oid: str,
+    patient: str,
+    code: str,
+    value: float | None = None,
+    unit: str = "mg",
+    when: str = "2020-03-01T10:00:00Z",
+    **extra: object,
+) -> Observation:
     data: dict[str, object] = {
-        "id": oid, "status": "final",
-        "code": {"coding": [{"system": LOINC, "code": code, "display": f"Test {code}"}],
-                 "text": f"Lab test {code}"},
+        "id": oid,
+        "status": "final",
+        "code": {
+            "coding": [{"system": LOINC, "code": code, "display": f"Test {code}"}],
+            "text": f"Lab test {code}",
+        },
         "subject": {"reference": f"Patient/{patient}"},
         "effectiveDateTime": when,
     }
@@ -45,36 +54,76 @@ def store(ctx: AppContext) -> Store:
     s.put(
         Organization(id="org1", name="Uniklinik Köln", identifier=[{"system": MRN, "value": "O1"}]),
         Practitioner(id="dr1", name=[{"family": "House", "given": ["Gregory"]}]),
-        Patient(id="p1", name=[{"family": "Müller", "given": ["Hans", "Peter"]}],
-                birthDate="1970-05-01", gender="male", active=True,
-                identifier=[{"system": MRN, "value": "12345",
-                             "type": {"coding": [{
-                                 "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                                 "code": "MR"}]}}],
-                telecom=[{"system": "email", "value": "hans@example.org"}],
-                address=[{"city": "Köln", "postalCode": "50937", "country": "DE"}],
-                managingOrganization={"reference": "Organization/org1"},
-                generalPractitioner=[{"reference": "Practitioner/dr1"}]),
-        Patient(id="p2", name=[{"family": "Meier", "given": ["Anna"]}], birthDate="1980",
-                gender="female", active=False,
-                identifier=[{"system": "http://other.example/id", "value": "12345"}]),
-        Patient(id="p3", name=[{"family": "Schmidt"}], gender="other",
-                managingOrganization={"reference": "Organization/missing"}),
+        Patient(
+            id="p1",
+            name=[{"family": "Müller", "given": ["Hans", "Peter"]}],
+            birthDate="1970-05-01",
+            gender="male",
+            active=True,
+            identifier=[
+                {
+                    "system": MRN,
+                    "value": "12345",
+                    "type": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                "code": "MR",
+                            }
+                        ]
+                    },
+                }
+            ],
+            telecom=[{"system": "email", "value": "hans@example.org"}],
+            address=[{"city": "Köln", "postalCode": "50937", "country": "DE"}],
+            managingOrganization={"reference": "Organization/org1"},
+            generalPractitioner=[{"reference": "Practitioner/dr1"}],
+        ),
+        Patient(
+            id="p2",
+            name=[{"family": "Meier", "given": ["Anna"]}],
+            birthDate="1980",
+            gender="female",
+            active=False,
+            identifier=[{"system": "http://other.example/id", "value": "12345"}],
+        ),
+        Patient(
+            id="p3",
+            name=[{"family": "Schmidt"}],
+            gender="other",
+            managingOrganization={"reference": "Organization/missing"},
+        ),
     )
     s.put(
         obs("o1", "p1", "8302-2", 180, "cm"),
         obs("o2", "p1", "29463-7", 80.5, "kg", when="2021-01-15"),
         obs("o3", "p2", "8302-2", 165, "cm", when="2019"),
-        obs("o4", "p2", "29463-7", 62, "kg", when="2022-06-30T23:59:59+02:00",
-            performer=[{"reference": "Practitioner/dr1"}]),
-        Observation(id="o5", status="final", code={"coding": [{"system": LOINC, "code": "85354-9"}]},
-                    subject={"reference": "Patient/p1"},
-                    effectivePeriod={"start": "2020-01-01", "end": "2020-12-31"},
-                    component=[
-                        {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
-                         "valueQuantity": {"value": 140, "system": UCUM, "code": "mm[Hg]"}},
-                        {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
-                         "valueQuantity": {"value": 90, "system": UCUM, "code": "mm[Hg]"}}]),
+        obs(
+            "o4",
+            "p2",
+            "29463-7",
+            62,
+            "kg",
+            when="2022-06-30T23:59:59+02:00",
+            performer=[{"reference": "Practitioner/dr1"}],
+        ),
+        Observation(
+            id="o5",
+            status="final",
+            code={"coding": [{"system": LOINC, "code": "85354-9"}]},
+            subject={"reference": "Patient/p1"},
+            effectivePeriod={"start": "2020-01-01", "end": "2020-12-31"},
+            component=[
+                {
+                    "code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+                    "valueQuantity": {"value": 140, "system": UCUM, "code": "mm[Hg]"},
+                },
+                {
+                    "code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+                    "valueQuantity": {"value": 90, "system": UCUM, "code": "mm[Hg]"},
+                },
+            ],
+        ),
     )
     return s
 
@@ -114,8 +163,8 @@ def test_token_modifiers(store: Store) -> None:
     assert store.ids("Observation", "code:text=lab test 8302") == ["o1", "o3"]
     assert store.ids("Observation", "code:text=test 29463") == ["o2", "o4"]
     assert store.ids(
-        "Patient",
-        "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|12345") == ["p1"]
+        "Patient", "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|12345"
+    ) == ["p1"]
 
 
 def test_or_and_escaping(store: Store) -> None:
@@ -140,10 +189,16 @@ def test_chaining(store: Store) -> None:
     assert store.ids("Observation", "subject:Patient.name=meier") == ["o3", "o4"]
     assert store.ids("Observation", "patient.gender=male") == ["o1", "o2", "o5"]
     # two levels, across types
-    assert store.ids("Observation",
-                     "subject:Patient.organization.name=uniklinik") == ["o1", "o2", "o5"]
+    assert store.ids("Observation", "subject:Patient.organization.name=uniklinik") == [
+        "o1",
+        "o2",
+        "o5",
+    ]
     assert store.ids("Observation", "subject:Patient.general-practitioner.family=house") == [
-        "o1", "o2", "o5"]
+        "o1",
+        "o2",
+        "o5",
+    ]
     with pytest.raises(InvalidInput):
         store.ids("Observation", "code.name=x")
 
@@ -179,7 +234,9 @@ def test_date_precision_and_prefixes(store: Store) -> None:
     assert store.ids("Observation", "date=gt2020-06-01&code=85354-9") == ["o5"]
 
 
-@pytest.mark.parametrize("bad", ["2020-13-45", "2020-02-30", "20200101", "xx2020", "2020-01-01T25:00"])
+@pytest.mark.parametrize(
+    "bad", ["2020-13-45", "2020-02-30", "20200101", "xx2020", "2020-01-01T25:00"]
+)
 def test_malformed_date_is_invalid_input(store: Store, bad: str) -> None:
     with pytest.raises(InvalidInput):
         store.ids("Patient", f"birthdate={bad}")
@@ -207,10 +264,20 @@ def test_quantity(store: Store) -> None:
 
 
 def test_number(store: Store) -> None:
-    store.put(RiskAssessment(id="ra1", status="final", subject={"reference": "Patient/p1"},
-                             prediction=[{"probabilityDecimal": 0.25}]),
-              RiskAssessment(id="ra2", status="final", subject={"reference": "Patient/p2"},
-                             prediction=[{"probabilityDecimal": 0.8}]))
+    store.put(
+        RiskAssessment(
+            id="ra1",
+            status="final",
+            subject={"reference": "Patient/p1"},
+            prediction=[{"probabilityDecimal": 0.25}],
+        ),
+        RiskAssessment(
+            id="ra2",
+            status="final",
+            subject={"reference": "Patient/p2"},
+            prediction=[{"probabilityDecimal": 0.8}],
+        ),
+    )
     assert store.ids("RiskAssessment", "probability=0.25") == ["ra1"]
     assert store.ids("RiskAssessment", "probability=0.3") == ["ra1"]  # [0.25, 0.35)
     assert store.ids("RiskAssessment", "probability=0.30") == []
@@ -230,12 +297,16 @@ def test_composite(store: Store) -> None:
 
 # search.html#uri
 def test_uri_modifiers(store: Store) -> None:
-    store.put(ValueSet(id="vs1", status="active", url="http://acme.org/fhir/ValueSet/123"),
-              ValueSet(id="vs2", status="active", url="http://acme.org/fhir/ValueSet/123/_history/5"))
+    store.put(
+        ValueSet(id="vs1", status="active", url="http://acme.org/fhir/ValueSet/123"),
+        ValueSet(id="vs2", status="active", url="http://acme.org/fhir/ValueSet/123/_history/5"),
+    )
     assert store.ids("ValueSet", "url=http://acme.org/fhir/ValueSet/123") == ["vs1"]
     assert store.ids("ValueSet", "url:below=http://acme.org/fhir/") == ["vs1", "vs2"]
     assert store.ids("ValueSet", "url:above=http://acme.org/fhir/ValueSet/123/_history/5/x") == [
-        "vs1", "vs2"]
+        "vs1",
+        "vs2",
+    ]
 
 
 # search.html#missing
@@ -252,20 +323,37 @@ def test_special_parameters(store: Store) -> None:
     assert store.ids("Patient", "_id=p1,p3") == ["p1", "p3"]
     assert store.ids("Patient", "_lastUpdated=gt2000-01-01") == ["p1", "p2", "p3"]
     assert store.ids("Patient", "_lastUpdated=lt2000-01-01") == []
-    store.put(FhirList(id="l1", status="current", mode="working",
-                       entry=[{"item": {"reference": "Patient/p2"}}]))
+    store.put(
+        FhirList(
+            id="l1", status="current", mode="working", entry=[{"item": {"reference": "Patient/p2"}}]
+        )
+    )
     assert store.ids("Patient", "_list=l1") == ["p2"]
-    store.put(Patient(id="p5", text={"status": "generated",
-                                     "div": '<div xmlns="http://www.w3.org/1999/xhtml">Rare '
-                                            "<b>Kinderkrankheit</b></div>"}))
+    store.put(
+        Patient(
+            id="p5",
+            text={
+                "status": "generated",
+                "div": '<div xmlns="http://www.w3.org/1999/xhtml">Rare '
+                "<b>Kinderkrankheit</b></div>",
+            },
+        )
+    )
     assert store.ids("Patient", "_text=kinderkrank") == ["p5"]
 
 
 def test_meta_parameters(store: Store) -> None:
-    store.put(Patient(id="p6", meta={"tag": [{"system": "http://t", "code": "research"}],
-                                      "profile": ["http://mii/Profile/Patient"],
-                                      "security": [{"system": "http://s", "code": "R"}],
-                                      "source": "http://hospital#abc"}))
+    store.put(
+        Patient(
+            id="p6",
+            meta={
+                "tag": [{"system": "http://t", "code": "research"}],
+                "profile": ["http://mii/Profile/Patient"],
+                "security": [{"system": "http://s", "code": "R"}],
+                "source": "http://hospital#abc",
+            },
+        )
+    )
     assert store.ids("Patient", "_tag=http://t|research") == ["p6"]
     assert store.ids("Patient", "_profile=http://mii/Profile/Patient") == ["p6"]
     assert store.ids("Patient", "_security=R") == ["p6"]
@@ -293,11 +381,17 @@ def test_sort_and_keyset_paging(store: Store) -> None:
     assert store.ids("Observation", "_sort=patient,-date") == ["o2", "o5", "o1", "o4", "o3"]
     assert store.ids("Patient", "_sort=-_id&_count=1") == ["p3", "p2", "p1"]
     assert store.ids("Observation", "_sort=code,-_lastUpdated&_count=2") == [
-        "o4", "o2", "o3", "o1", "o5"]
+        "o4",
+        "o2",
+        "o3",
+        "o1",
+        "o5",
+    ]
 
 
 def test_paging_stable_under_concurrent_writes(store: Store) -> None:
     from urllib.parse import parse_qsl
+
     q = store.parser.parse(("Observation",), parse_qsl("_count=2&_sort=date"))
     first = store.searcher.search(q)
     assert [m.res_id for m in first.matches] == ["o3", "o5"]
@@ -314,6 +408,7 @@ def test_paging_stable_under_concurrent_writes(store: Store) -> None:
 
 def test_cursor_is_tamper_proof(store: Store) -> None:
     from urllib.parse import parse_qsl
+
     q = store.parser.parse(("Patient",), parse_qsl("_count=1"))
     page = store.searcher.search(q)
     token = page.next_cursor
@@ -349,11 +444,13 @@ def test_include_and_revinclude(store: Store) -> None:
     assert sorted(i.res_id for i in page.includes) == ["o1", "o2", "o5"]
     page = store.search("Observation", "_id=o1&_include=Observation:*")
     assert [i.res_id for i in page.includes] == ["p1"]
-    page = store.search("Observation", "_id=o1&_include=Observation:patient"
-                                       "&_include:iterate=Patient:organization")
+    page = store.search(
+        "Observation", "_id=o1&_include=Observation:patient&_include:iterate=Patient:organization"
+    )
     assert sorted(i.res_id for i in page.includes) == ["org1", "p1"]
-    page = store.search("Observation", "_id=o1&_include=Observation:patient"
-                                       "&_include=Patient:organization")
+    page = store.search(
+        "Observation", "_id=o1&_include=Observation:patient&_include=Patient:organization"
+    )
     assert [i.res_id for i in page.includes] == ["p1"]
     with pytest.raises(InvalidInput):
         store.search("Observation", "_include=Observation:code")

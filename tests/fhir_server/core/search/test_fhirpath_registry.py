@@ -44,10 +44,16 @@ def _dict(model) -> dict:  # noqa: ANN001
 
 
 def test_constructs() -> None:
-    obs = _dict(Observation(
-        id="o", status="final", code={"text": "x"}, subject={"reference": "Group/g"},
-        valueQuantity={"value": 1, "unit": "mg"},
-        extension=[{"url": "http://e", "valueString": "s"}]))
+    obs = _dict(
+        Observation(
+            id="o",
+            status="final",
+            code={"text": "x"},
+            subject={"reference": "Group/g"},
+            valueQuantity={"value": 1, "unit": "mg"},
+            extension=[{"url": "http://e", "valueString": "s"}],
+        )
+    )
     ev = lambda expr: [v for v, _ in compile_path(expr).evaluate(obs)]  # noqa: E731
     assert ev("Observation.subject.where(resolve() is Patient)") == []
     assert ev("Observation.subject.where(resolve() is Group)") == [{"reference": "Group/g"}]
@@ -71,79 +77,212 @@ def _indexed(res_type: str, resource: dict) -> set[str]:
 
 
 def test_patient_parameters() -> None:
-    p = _dict(Patient(
-        id="p", active=True, gender="female", birthDate="1990-02-03",
-        deceasedDateTime="2020-01-01T00:00:00Z", identifier=[{"system": "s", "value": "v"}],
-        name=[{"family": "F", "given": ["G"], "text": "G F"}],
-        telecom=[{"system": "phone", "value": "1"}, {"system": "email", "value": "a@b"}],
-        address=[{"line": ["L"], "city": "C", "state": "S", "postalCode": "P", "country": "DE",
-                  "use": "home"}],
-        generalPractitioner=[{"reference": "Practitioner/x"}],
-        managingOrganization={"reference": "Organization/o"},
-        communication=[{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "de"}]}}],
-        link=[{"other": {"reference": "Patient/q"}, "type": "seealso"}],
-        meta={"tag": [{"code": "t"}], "profile": ["http://p"], "security": [{"code": "s"}],
-              "source": "http://src"}))
-    expected = {"active", "address", "address-city", "address-country", "address-postalcode",
-                "address-state", "address-use", "birthdate", "death-date", "deceased", "email",
-                "family", "gender", "general-practitioner", "given", "identifier", "language",
-                "link", "name", "organization", "phone", "phonetic", "telecom", "_tag",
-                "_profile", "_security", "_source"}
+    p = _dict(
+        Patient(
+            id="p",
+            active=True,
+            gender="female",
+            birthDate="1990-02-03",
+            deceasedDateTime="2020-01-01T00:00:00Z",
+            identifier=[{"system": "s", "value": "v"}],
+            name=[{"family": "F", "given": ["G"], "text": "G F"}],
+            telecom=[{"system": "phone", "value": "1"}, {"system": "email", "value": "a@b"}],
+            address=[
+                {
+                    "line": ["L"],
+                    "city": "C",
+                    "state": "S",
+                    "postalCode": "P",
+                    "country": "DE",
+                    "use": "home",
+                }
+            ],
+            generalPractitioner=[{"reference": "Practitioner/x"}],
+            managingOrganization={"reference": "Organization/o"},
+            communication=[{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "de"}]}}],
+            link=[{"other": {"reference": "Patient/q"}, "type": "seealso"}],
+            meta={
+                "tag": [{"code": "t"}],
+                "profile": ["http://p"],
+                "security": [{"code": "s"}],
+                "source": "http://src",
+            },
+        )
+    )
+    expected = {
+        "active",
+        "address",
+        "address-city",
+        "address-country",
+        "address-postalcode",
+        "address-state",
+        "address-use",
+        "birthdate",
+        "death-date",
+        "deceased",
+        "email",
+        "family",
+        "gender",
+        "general-practitioner",
+        "given",
+        "identifier",
+        "language",
+        "link",
+        "name",
+        "organization",
+        "phone",
+        "phonetic",
+        "telecom",
+        "_tag",
+        "_profile",
+        "_security",
+        "_source",
+    }
     assert expected <= _indexed("Patient", p)
 
 
 def test_observation_parameters() -> None:
-    o = _dict(Observation(
-        id="o", status="final", identifier=[{"value": "i"}],
-        basedOn=[{"reference": "ServiceRequest/s"}], partOf=[{"reference": "Procedure/p"}],
-        category=[{"coding": [{"code": "vital-signs"}]}],
-        code={"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
-        subject={"reference": "Patient/p"}, focus=[{"reference": "Condition/c"}],
-        encounter={"reference": "Encounter/e"}, effectiveDateTime="2020-01-01",
-        performer=[{"reference": "Practitioner/d"}],
-        valueCodeableConcept={"coding": [{"code": "pos"}]},
-        dataAbsentReason={"coding": [{"code": "x"}]}, method={"coding": [{"code": "m"}]},
-        specimen={"reference": "Specimen/s"}, device={"reference": "Device/d"},
-        hasMember=[{"reference": "Observation/m"}], derivedFrom=[{"reference": "Observation/d"}],
-        component=[{"code": {"coding": [{"code": "8480-6"}]},
+    o = _dict(
+        Observation(
+            id="o",
+            status="final",
+            identifier=[{"value": "i"}],
+            basedOn=[{"reference": "ServiceRequest/s"}],
+            partOf=[{"reference": "Procedure/p"}],
+            category=[{"coding": [{"code": "vital-signs"}]}],
+            code={"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+            subject={"reference": "Patient/p"},
+            focus=[{"reference": "Condition/c"}],
+            encounter={"reference": "Encounter/e"},
+            effectiveDateTime="2020-01-01",
+            performer=[{"reference": "Practitioner/d"}],
+            valueCodeableConcept={"coding": [{"code": "pos"}]},
+            dataAbsentReason={"coding": [{"code": "x"}]},
+            method={"coding": [{"code": "m"}]},
+            specimen={"reference": "Specimen/s"},
+            device={"reference": "Device/d"},
+            hasMember=[{"reference": "Observation/m"}],
+            derivedFrom=[{"reference": "Observation/d"}],
+            component=[
+                {
+                    "code": {"coding": [{"code": "8480-6"}]},
                     "valueQuantity": {"value": 120, "code": "mm[Hg]"},
-                    "dataAbsentReason": {"coding": [{"code": "y"}]}}]))
-    expected = {"identifier", "based-on", "part-of", "category", "code", "subject", "patient",
-                "focus", "encounter", "date", "performer", "value-concept", "data-absent-reason",
-                "method", "specimen", "device", "has-member", "derived-from", "status",
-                "combo-code", "combo-value-quantity", "combo-data-absent-reason",
-                "component-code", "component-value-quantity", "component-data-absent-reason",
-                "code-value-concept", "component-code-value-quantity",
-                "combo-code-value-quantity"}
+                    "dataAbsentReason": {"coding": [{"code": "y"}]},
+                }
+            ],
+        )
+    )
+    expected = {
+        "identifier",
+        "based-on",
+        "part-of",
+        "category",
+        "code",
+        "subject",
+        "patient",
+        "focus",
+        "encounter",
+        "date",
+        "performer",
+        "value-concept",
+        "data-absent-reason",
+        "method",
+        "specimen",
+        "device",
+        "has-member",
+        "derived-from",
+        "status",
+        "combo-code",
+        "combo-value-quantity",
+        "combo-data-absent-reason",
+        "component-code",
+        "component-value-quantity",
+        "component-data-absent-reason",
+        "code-value-concept",
+        "component-code-value-quantity",
+        "combo-code-value-quantity",
+    }
     got = _indexed("Observation", o)
     assert expected <= got, expected - got
 
 
 def test_condition_encounter_medicationrequest_parameters() -> None:
-    c = _dict(Condition(
-        id="c", subject={"reference": "Patient/p"}, code={"coding": [{"code": "x"}]},
-        clinicalStatus={"coding": [{"code": "active"}]}, onsetDateTime="2020",
-        abatementAge={"value": 3, "unit": "a"}, recordedDate="2020-02-02",
-        encounter={"reference": "Encounter/e"}, severity={"coding": [{"code": "s"}]},
-        bodySite=[{"coding": [{"code": "b"}]}], category=[{"coding": [{"code": "k"}]}],
-        evidence=[{"detail": [{"reference": "Observation/o"}]}]))
-    assert {"subject", "patient", "code", "clinical-status", "onset-date", "abatement-age",
-            "recorded-date", "encounter", "severity", "body-site", "category",
-            "evidence-detail"} <= _indexed("Condition", c)
-    e = _dict(Encounter(
-        id="e", status="finished", subject={"reference": "Patient/p"},
-        **{"class": {"code": "AMB"}}, period={"start": "2020-01-01"},
-        participant=[{"individual": {"reference": "Practitioner/d"}}],
-        serviceProvider={"reference": "Organization/o"}, length={"value": 2, "unit": "h"},
-        location=[{"location": {"reference": "Location/l"}}],
-        reasonCode=[{"coding": [{"code": "r"}]}]))
-    assert {"subject", "patient", "class", "date", "participant", "practitioner",
-            "service-provider", "length", "location", "reason-code", "status"} <= \
-        _indexed("Encounter", e)
-    m = _dict(MedicationRequest(
-        id="m", status="active", intent="order", subject={"reference": "Patient/p"},
-        medicationCodeableConcept={"coding": [{"code": "x"}]}, authoredOn="2020-01-01",
-        requester={"reference": "Practitioner/d"},
-        dosageInstruction=[{"timing": {"event": ["2020-01-02"]}}]))
-    assert {"subject", "patient", "code", "authoredon", "requester", "intent", "status",
-            "date"} <= _indexed("MedicationRequest", m)
+    c = _dict(
+        Condition(
+            id="c",
+            subject={"reference": "Patient/p"},
+            code={"coding": [{"code": "x"}]},
+            clinicalStatus={"coding": [{"code": "active"}]},
+            onsetDateTime="2020",
+            abatementAge={"value": 3, "unit": "a"},
+            recordedDate="2020-02-02",
+            encounter={"reference": "Encounter/e"},
+            severity={"coding": [{"code": "s"}]},
+            bodySite=[{"coding": [{"code": "b"}]}],
+            category=[{"coding": [{"code": "k"}]}],
+            evidence=[{"detail": [{"reference": "Observation/o"}]}],
+        )
+    )
+    assert {
+        "subject",
+        "patient",
+        "code",
+        "clinical-status",
+        "onset-date",
+        "abatement-age",
+        "recorded-date",
+        "encounter",
+        "severity",
+        "body-site",
+        "category",
+        "evidence-detail",
+    } <= _indexed("Condition", c)
+    e = _dict(
+        Encounter(
+            id="e",
+            status="finished",
+            subject={"reference": "Patient/p"},
+            **{"class": {"code": "AMB"}},
+            period={"start": "2020-01-01"},
+            participant=[{"individual": {"reference": "Practitioner/d"}}],
+            serviceProvider={"reference": "Organization/o"},
+            length={"value": 2, "unit": "h"},
+            location=[{"location": {"reference": "Location/l"}}],
+            reasonCode=[{"coding": [{"code": "r"}]}],
+        )
+    )
+    assert {
+        "subject",
+        "patient",
+        "class",
+        "date",
+        "participant",
+        "practitioner",
+        "service-provider",
+        "length",
+        "location",
+        "reason-code",
+        "status",
+    } <= _indexed("Encounter", e)
+    m = _dict(
+        MedicationRequest(
+            id="m",
+            status="active",
+            intent="order",
+            subject={"reference": "Patient/p"},
+            medicationCodeableConcept={"coding": [{"code": "x"}]},
+            authoredOn="2020-01-01",
+            requester={"reference": "Practitioner/d"},
+            dosageInstruction=[{"timing": {"event": ["2020-01-02"]}}],
+        )
+    )
+    assert {
+        "subject",
+        "patient",
+        "code",
+        "authoredon",
+        "requester",
+        "intent",
+        "status",
+        "date",
+    } <= _indexed("MedicationRequest", m)
