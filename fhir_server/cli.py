@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import multiprocessing
 import os
 import sys
 from collections.abc import Iterator
@@ -81,6 +82,13 @@ def _worker_init(settings: Any) -> None:
 
 
 def _load_file(path_str: str) -> FileResult:
+    try:
+        return _load_one(path_str)
+    except Exception as exc:  # a bug or an outage must not stop the other files
+        return FileResult(path_str, failures=[f"unexpected error: {type(exc).__name__}: {exc}"])
+
+
+def _load_one(path_str: str) -> FileResult:
     from fhir_server.core.bundle import BundleProcessor
     from fhir_server.core.errors import PreconditionFailed, Unprocessable
 
@@ -185,8 +193,10 @@ def load_paths(settings: Any, paths: list[str], workers: int, progress: bool = T
     results: dict[str, FileResult] = {}
     bar = tqdm(total=len(files), unit="file", disable=not progress, file=sys.stderr)
     loaded = 0
+    # forkserver: workers fork from a clean process, never from one with threads running.
+    mp_context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init,
-                             initargs=(settings,)) as pool:
+                             initargs=(settings,), mp_context=mp_context) as pool:
         pending = [str(f) for f in files]
         for round_ in range(2):
             futures = {pool.submit(_load_file, p): p for p in pending}

@@ -52,16 +52,15 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 @cache
 def supported_types() -> frozenset[str]:
     """R4 types the server accepts: those with an R4B model to validate against."""
-    from fhir.resources.R4B import get_fhir_model_class
+    from importlib.util import find_spec
 
-    found = set()
-    for name in R4_RESOURCE_TYPES - NOT_STORED:
-        try:
-            get_fhir_model_class(name)
-        except (KeyError, ValueError, ImportError, AttributeError):
-            continue
-        found.add(name)
-    return frozenset(found)
+    # fhir.resources keeps one module per type (lower-case name); looking for the module is
+    # cheap, importing all of them would take seconds at every process start.
+    return frozenset(
+        name
+        for name in R4_RESOURCE_TYPES - NOT_STORED
+        if find_spec(f"fhir.resources.R4B.{name.lower()}") is not None
+    )
 
 
 def is_valid_id(value: str) -> bool:

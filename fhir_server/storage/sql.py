@@ -111,10 +111,18 @@ class SqlUnitOfWork(FhirUnitOfWork):
         self._pks: dict[tuple[str, str], int] = {}
 
     def current(self, res_type: str, res_id: str) -> StoredVersion | None:
-        stmt = _CURRENT.where(_r.c.res_type == res_type, _r.c.res_id == res_id)
         if self.postgres:
-            stmt = stmt.with_for_update(of=_r)
-        row = self.conn.execute(stmt).first()
+            # Lock the resource row on its own first: a FOR UPDATE over the join would, after
+            # waiting for a concurrent writer, re-check the join against the old snapshot and
+            # drop the row (READ COMMITTED re-evaluation). The next statement sees the commit.
+            self.conn.execute(
+                select(_r.c.id)
+                .where(_r.c.res_type == res_type, _r.c.res_id == res_id)
+                .with_for_update()
+            )
+        row = self.conn.execute(
+            _CURRENT.where(_r.c.res_type == res_type, _r.c.res_id == res_id)
+        ).first()
         if row is None:
             return None
         self._pks[(res_type, res_id)] = row.id
