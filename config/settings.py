@@ -178,7 +178,7 @@ def _build(
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
         env_name = prefix + f.name.upper()
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             section = toml_values.get(f.name, {})
             if not isinstance(section, Mapping):
                 raise SettingsError(f"[{where}{f.name}] must be a table")
