@@ -8,11 +8,11 @@ returned sequence collection digest (Sequence Collections 1.0.0, section 2) with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from ga4gh.refget.core.model import CollectionRecord, RegisteredSequence, SequenceRecord
+from ga4gh.refget.core.model import Alias, CollectionRecord, RegisteredSequence, SequenceRecord
 
 # Called with (sequence name, bases done, bases total) while a FASTA is registered.
 ProgressCallback = Callable[[str, int, int], None]
@@ -46,7 +46,7 @@ class SequenceRegistry(Protocol):
 
 
 class RefgetRepository(Protocol):
-    """The SQL catalogue of sequences, aliases, collections and seqcol attributes."""
+    """The catalogue of sequences, aliases, collections and seqcol attribute values."""
 
     def sequence_by_md5(self, md5: str) -> SequenceRecord | None: ...
 
@@ -54,17 +54,17 @@ class RefgetRepository(Protocol):
 
     def sequences_by_alias(self, naming_authority: str, alias: str) -> list[SequenceRecord]: ...
 
+    def aliases(self, ga4gh: str) -> list[Alias]: ...
+
     def identifier_types(self) -> list[str]: ...
-
-    def save_sequences(self, records: Sequence[SequenceRecord]) -> None: ...
-
-    def save_collection(
-        self, record: CollectionRecord, attributes: dict[str, tuple[str, object]]
-    ) -> bool: ...
 
     def collection(self, digest: str) -> CollectionRecord | None: ...
 
-    def attribute(self, name: str, digest: str) -> object | None: ...
+    def attribute_values(self, pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """Canonical JSON values by attribute name for (name, level 1 digest) pairs."""
+        ...
+
+    def attribute(self, name: str, digest: str) -> str | None: ...
 
     def list_collections(
         self, filters: dict[str, str], page: int, page_size: int
@@ -73,8 +73,6 @@ class RefgetRepository(Protocol):
     def list_attribute_digests(
         self, name: str, page: int, page_size: int
     ) -> tuple[list[str], int]: ...
-
-    def all_collections(self) -> list[CollectionRecord]: ...
 
 
 class SequenceSource(Protocol):
