@@ -33,7 +33,7 @@ def wire(app: Flask, ctx: AppContext) -> None:
     """Provide the SequenceRegistry port and register the refget and seqcol blueprints."""
     settings = ctx.settings
     repository = SqlRefgetRepository(ctx.engine)
-    ctx.provide(SequenceRegistry, FastaSequenceRegistry(repository))
+    ctx.provide(SequenceRegistry, FastaSequenceRegistry(repository))  # type: ignore[type-abstract]
     public = settings.genomics.refget_public
     sequences = SequenceService(
         repository,

@@ -189,7 +189,7 @@ class SqlRefgetRepository:
     ) -> bool:
         now = _now_us()
         with write_transaction(self.engine) as conn:
-            existing = {}
+            existing: dict[str, SequenceRecord] = {}
             digests = sorted({s.ga4gh for s in sequences})
             for i in range(0, len(digests), 500):
                 rows = conn.execute(
