@@ -294,3 +294,28 @@ def test_missing_fasta_file_is_503(
 def test_public_sequences_allow_any_origin(client: FlaskClient, loaded: dict[str, str]) -> None:
     resp = client.get(f"{BASE}/{md5(loaded['chr2'])}?start=0&end=1")
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize("layout", ["bgzip", "crlf", "ragged-last-line"])
+def test_fasta_layouts_serve_the_digested_bases(
+    client: FlaskClient, registry: SequenceRegistry, tmp_path: Path, layout: str
+) -> None:
+    import random
+
+    import pysam
+
+    rng = random.Random(layout)
+    seq = "".join(rng.choice("ACGTacgtN") for _ in range(1003))
+    lines = [seq[i : i + 70] for i in range(0, len(seq), 70)]
+    path = tmp_path / "x.fa"
+    newline = "\r\n" if layout == "crlf" else "\n"
+    path.write_bytes((newline.join([">x", *lines]) + newline).encode())
+    if layout == "bgzip":
+        pysam.tabix_compress(str(path), str(tmp_path / "x.fa.gz"))
+        path = tmp_path / "x.fa.gz"
+    registry.add_fasta(path)
+    url = f"{BASE}/{md5(seq)}"
+    assert client.get(url).data == seq.upper().encode()
+    for start, end in ((0, 1), (69, 71), (139, 141), (1000, 1003), (5, 905)):
+        resp = client.get(f"{url}?start={start}&end={end}")
+        assert resp.data == seq[start:end].upper().encode(), (start, end)
