@@ -65,4 +65,33 @@ def wire(app: Flask, ctx: AppContext) -> None:
     register_error_renderer(app, "/ga4gh/seqcol", render_seqcol)
 
 
-COMPONENT = Component(name="refget", wire=wire, migrations=MIGRATIONS, commands=(refget_cli,))
+def seed_demo(ctx: AppContext) -> list[str]:
+    """Register a small generated reference (chr1, chr2, circular chrM) for `serve --demo`."""
+    import random
+
+    import pysam
+
+    directory = ctx.settings.data_dir / "refget-demo"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "demo.fa"
+    rng = random.Random(64)
+    records = {"chr1": 20_000, "chr2": 12_000, "chrM": 1_659}
+    with path.open("w") as fh:
+        for name, length in records.items():
+            seq = "".join(rng.choice("ACGT") for _ in range(length))
+            fh.write(f">{name}\n")
+            fh.writelines(seq[i : i + 60] + "\n" for i in range(0, length, 60))
+    pysam.faidx(str(path))
+    registry = build_registry(ctx)
+    digest = registry.add_fasta(path, circular=["chrM"], naming_authority="ucsc")
+    chrm = next(s for s in registry.collection_sequences(digest) if s.name == "chrM")
+    return [
+        f"curl '{{base}}/ga4gh/refget/sequence/{chrm.md5}?start=1650&end=10'",
+        "curl '{base}/ga4gh/refget/sequence/ucsc:chr1/metadata'",
+        f"curl '{{base}}/ga4gh/seqcol/collection/{digest}?level=1'",
+    ]
+
+
+COMPONENT = Component(
+    name="refget", wire=wire, migrations=MIGRATIONS, commands=(refget_cli,), seed_demo=seed_demo
+)

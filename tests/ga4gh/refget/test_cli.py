@@ -48,3 +48,16 @@ def test_list_empty(env: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["refget", "list"], env=env)
     assert result.exit_code == 0
     assert "no sequence collections registered" in result.output
+
+
+def test_demo_seed_serves_its_examples(ctx, client) -> None:  # type: ignore[no-untyped-def]
+    from config.wiring.refget import seed_demo
+
+    examples = seed_demo(ctx)
+    assert len(examples) == 3
+    for example in examples:
+        url = example.split("'")[1].replace("{base}", "")
+        resp = client.get(url)
+        assert resp.status_code == 200, url
+    wrapped = client.get(examples[0].split("'")[1].replace("{base}", ""))
+    assert len(wrapped.data) == 1659 - 1650 + 10
