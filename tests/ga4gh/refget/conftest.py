@@ -18,8 +18,24 @@ from config.context import AppContext
 from ga4gh.refget.ports import SequenceRegistry
 
 # The six collections of the Sequence Collections compliance runner (refget package,
-# refgenie/refget test_fasta/, commit 9f2e35d). Copyright (c) 2024 Nathan Sheffield,
-# BSD 2-Clause License; reproduced here as test data under that licence.
+# refgenie/refget test_fasta/, commit 9f2e35d), reproduced as test data under its licence:
+#
+#   BSD 2-Clause License. Copyright (c) 2024, Nathan Sheffield.
+#   Redistribution and use in source and binary forms, with or without modification, are
+#   permitted provided that the following conditions are met: 1. Redistributions of source
+#   code must retain the above copyright notice, this list of conditions and the following
+#   disclaimer. 2. Redistributions in binary form must reproduce the above copyright notice,
+#   this list of conditions and the following disclaimer in the documentation and/or other
+#   materials provided with the distribution.
+#   THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS" AND ANY
+#   EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED WARRANTIES OF
+#   MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE DISCLAIMED. IN NO EVENT SHALL THE
+#   COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL,
+#   EXEMPLARY, OR CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF
+#   SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION)
+#   HOWEVER CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY, OR
+#   TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE OF THIS
+#   SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
 SEQCOL_FASTAS = {
     "base.fa": ">chrX\nTTGGGGAA\n>chr1\nGGAA\n>chr2\nGCGC\n",
     "different_names.fa": ">X\nTTGGGGAA\n>1\nGGAA\n>2\nGCGC\n",
