@@ -58,6 +58,10 @@ class FastaSequenceRegistry:
         unknown = sorted(set(circular) - set(names))
         if unknown:
             raise InvalidInput(f"circular sequence(s) not in {path.name}: {', '.join(unknown)}")
+        total = sum(length for _, length in index)
+        if progress:
+            # Digesting is the long step (one pass over the file): show its size first.
+            progress("", 0, total)
         try:
             digested = digest_fasta(str(path))
         except Exception as exc:  # gtars raises plain exceptions for unreadable input
@@ -70,7 +74,6 @@ class FastaSequenceRegistry:
             raise InvalidInput(
                 f"{path.name}: the FASTA index does not match the sequences (rebuild the .fai)"
             )
-        total = sum(length for _, length in index)
         records: list[SequenceRecord] = []
         aliases: list[tuple[str, Alias]] = []
         done = 0
