@@ -59,6 +59,11 @@ class GenomicsSettings:
     """Genome data center: catalogue, htsget, DRS, refget."""
 
     storage_dir: str = ""
+    # refget/seqcol: reference sequences and collections are public data (refget 2.0.0
+    # "Security"): serve them without a token. Off: every request needs scope refget:read.
+    refget_public: bool = True
+    # Largest sub-sequence in bases served through start/end or Range (0: no limit).
+    refget_subsequence_limit: int = 0
 
 
 @dataclass(frozen=True)
