@@ -162,6 +162,12 @@ def test_summary_and_elements(data: FlaskClient) -> None:
     assert any(t["code"] == "SUBSETTED" for t in res["meta"]["tag"])
     res = data.get("/fhir/Patient?_id=p1&_summary=true").get_json()["entry"][0]["resource"]
     assert res["birthDate"] == "1970-01-01" and "managingOrganization" in res
+    obs = data.get("/fhir/Observation?_id=o1&_summary=text").get_json()["entry"][0]["resource"]
+    assert set(obs) == {"resourceType", "id", "meta", "status", "code"}  # mandatory + text
+    obs = data.get("/fhir/Observation?_id=o1&_summary=data").get_json()["entry"][0]["resource"]
+    assert "text" not in obs and obs["effectiveDateTime"] == "2020-01-01"
+    assert data.get("/fhir/Observation?_id=o1&_summary=false").get_json()["entry"][0][
+        "resource"]["subject"] == {"reference": "Patient/p1"}
 
 
 def test_compartment_search(data: FlaskClient) -> None:
