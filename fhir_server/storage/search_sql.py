@@ -686,9 +686,17 @@ class SqlSearcher:
         self.cursors = CursorCodec(secret)
         self.indexer = indexer or SqlSearchIndexer(registry)
 
+    def _read(self) -> Any:
+        """A read-only connection; on PostgreSQL in autocommit (no BEGIN/ROLLBACK round trips:
+        every statement sees a committed snapshot, as READ COMMITTED would)."""
+        conn = self.engine.connect()
+        if self.engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
+
     def refresh(self) -> None:
         """Pick up SearchParameter resources stored by other processes."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             self.indexer.custom.refresh(conn)
 
     def compartment_cond(self, r: Any, comp_type: str, comp_id: str,
@@ -731,7 +739,7 @@ class SqlSearcher:
                     or len(payload["k"]) != len(keys) or payload.get("d") not in ("n", "p"):
                 raise InvalidInput("Paging cursor does not belong to this search")
             direction, after = payload["d"], payload["k"]
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             total = None
             if query.summary == "count" or query.total == "accurate":
                 total = self._count(conn, query, where, r, plain=not extra)
@@ -743,17 +751,24 @@ class SqlSearcher:
                 asc = (not desc) != reverse
                 order.append(expr.asc() if asc else expr.desc())
             cols = [expr.label(f"k{i}") for i, (expr, _, _) in enumerate(keys)]
-            stmt = select(*cols).where(where)
+            nkeys = len(cols)
+            # The page and its content in one round trip (the version row by its unique key).
+            v = _alias(version_t, 0, "_page")
+            stmt = select(*cols, r.c.res_type, r.c.res_id, r.c.version_id, r.c.last_updated,
+                          v.c.content).join_from(
+                r, v, and_(v.c.resource_id == r.c.id, v.c.version_id == r.c.version_id)
+            ).where(where)
             if after is not None:
                 stmt = stmt.where(_keyset(keys, after, reverse))
             stmt = stmt.order_by(*order).limit(query.count + 1)
-            rows = [tuple(row) for row in conn.execute(stmt)]
-            more = len(rows) > query.count
-            rows = rows[:query.count]
+            fetched = [tuple(row) for row in conn.execute(stmt)]
+            more = len(fetched) > query.count
+            fetched = fetched[:query.count]
             if reverse:
-                rows.reverse()
-            pks = [row[-1] for row in rows]
-            matches = self._load(conn, pks)
+                fetched.reverse()
+            rows = [row[:nkeys] for row in fetched]
+            matches = [StoredResource(row[nkeys - 1], row[nkeys], row[nkeys + 1], row[nkeys + 2],
+                                      row[nkeys + 3], bytes(row[nkeys + 4])) for row in fetched]
             includes = self._includes(conn, query, matches) if query.includes else []
             if everything is not None:
                 includes = [i for i in self._include_once(
