@@ -866,17 +866,26 @@ class SqlSearcher:
             return []
         ref = _alias(REF, 0, "_inc")
         rr = _alias(resource_t, 0, "_inc")
+        v = _alias(version_t, 0, "_inc")
+        cols = (rr.c.id, rr.c.res_type, rr.c.res_id, rr.c.version_id, rr.c.last_updated,
+                v.c.content)
+        version_join = and_(v.c.resource_id == rr.c.id, v.c.version_id == rr.c.version_id)
         if not inc.reverse:
             src = [s for s in sources if inc.source_type in ("*", s.res_type)]
             if not src:
                 return []
             idents = self._ref_idents(inc, {s.res_type for s in src})
-            stmt = select(rr.c.id).join(ref, and_(rr.c.res_type == ref.c.target_type,
-                                                  rr.c.res_id == ref.c.target_id)).where(
-                ref.c.resource_pk.in_([s.pk for s in src]), ref.c.hash_identity.in_(idents),
-                rr.c.deleted == false())
+            # The targets themselves, by (type, id) through the resource table's unique index;
+            # targets that do not exist (or are deleted) simply do not join.
+            target = _alias(resource_t, 0, "_tgt")
+            inner = select(target.c.id).select_from(ref).join(
+                target, and_(target.c.res_type == ref.c.target_type,
+                             target.c.res_id == ref.c.target_id)).where(
+                ref.c.resource_pk.in_([s.pk for s in src]), ref.c.hash_identity.in_(idents))
             if inc.target_type:
-                stmt = stmt.where(ref.c.target_type == inc.target_type)
+                inner = inner.where(ref.c.target_type == inc.target_type)
+            stmt = select(*cols).join_from(rr, v, version_join).where(
+                rr.c.id.in_(inner), rr.c.deleted == false())
         else:
             if inc.source_type == "*":
                 raise InvalidInput("_revinclude=* is not supported; name Type:parameter")
@@ -885,11 +894,12 @@ class SqlSearcher:
                       for s in sources if inc.target_type in (None, s.res_type)]
             if not hashes:
                 return []
-            stmt = select(rr.c.id).join(ref, ref.c.resource_pk == rr.c.id).where(
-                ref.c.hash_target.in_(hashes), rr.c.deleted == false(),
-                rr.c.res_type == inc.source_type)
-        pks = sorted({row[0] for row in conn.execute(stmt.limit(10000))})
-        return self._load(conn, pks)
+            inner = select(ref.c.resource_pk).where(ref.c.hash_target.in_(hashes))
+            stmt = select(*cols).join_from(rr, v, version_join).where(
+                rr.c.id.in_(inner), rr.c.deleted == false(), rr.c.res_type == inc.source_type)
+        rows = conn.execute(stmt.order_by(rr.c.id).limit(10000)).all()
+        return [StoredResource(row[0], row[1], row[2], row[3], row[4], bytes(row[5]))
+                for row in rows]
 
     def _ref_idents(self, inc: Include, types: set[str]) -> list[int]:
         idents = []
