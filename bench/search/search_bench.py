@@ -28,6 +28,7 @@ from sqlalchemy import text
 from common.db import make_engine, write_transaction
 from common.migrations import upgrade
 from config.wiring.fhir import MIGRATIONS
+from fhir_server.core.search.extract import identity
 from fhir_server.core.search.params import QueryParser
 from fhir_server.storage.search_sql import build_searcher
 
@@ -164,13 +165,15 @@ def query(url: str, samples: int) -> None:
             for r in conn.execute(text("SELECT res_id FROM fhir_resource WHERE res_type='Patient'"))
         ]
         n_tok = conn.execute(text("SELECT COUNT(*) FROM fhir_idx_token")).scalar_one()
-        from fhir_server.core.search.extract import identity
-        top = conn.execute(text(
-            "SELECT system, value, COUNT(*) AS n FROM fhir_idx_token WHERE hash_identity = :i "
-            "GROUP BY hash_sys_value, system, value ORDER BY n DESC LIMIT 1"),
-            {"i": identity("Observation", "code")}).one()
+        top = conn.execute(
+            text(
+                "SELECT system, value, COUNT(*) AS n FROM fhir_idx_token WHERE hash_identity = :i "
+                "GROUP BY hash_sys_value, system, value ORDER BY n DESC LIMIT 1"
+            ),
+            {"i": identity("Observation", "code")},
+        ).one()
     rng = random.Random(42)
-    code = "http://loinc.org|8867-4"  # heart rate: the most frequent Synthea observation code
+    code = f"{top[0]}|{top[1]}"  # the most frequent Observation code (heart rate in Synthea)
 
     def timed(q: str) -> tuple[float, int]:
         from urllib.parse import parse_qsl
