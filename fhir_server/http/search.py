@@ -65,7 +65,8 @@ def _params() -> list[tuple[str, str]]:
 def _parse(api: FhirApi, searcher: SqlSearcher, res_types: tuple[str, ...],
            params: list[tuple[str, str]], lenient: bool) -> SearchQuery:
     searcher.refresh()
-    query = QueryParser(searcher.registry).parse(res_types, params, lenient=lenient)
+    parser = QueryParser(searcher.registry, bases=(api.base_url(),))
+    query = parser.parse(res_types, params, lenient=lenient)
     if not any(k == "_count" for k, _ in params):
         query.count = api.default_page_size
     query.count = min(query.count, api.max_page_size)

@@ -223,8 +223,10 @@ def parse_token(text: str) -> TokenValue:
 class QueryParser:
     """Parses query parameters against a registry."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, bases: tuple[str, ...] = ()) -> None:
         self.registry = registry
+        # This server's own base URLs: an absolute reference to one of them is a local one.
+        self.bases = tuple(b.rstrip("/") + "/" for b in bases)
 
     def parse(self, res_types: tuple[str, ...], params: list[tuple[str, str]], *,
               lenient: bool = False) -> SearchQuery:
@@ -386,6 +388,10 @@ class QueryParser:
             if "/" in text:
                 raise InvalidInput(f"Reference {text!r} with :{modifier} must be a plain id")
             return ReferenceValue((modifier,), text)
+        for base in self.bases:
+            if text.startswith(base):
+                text = text[len(base):]
+                break
         if "://" in text or text.startswith("urn:"):
             return ReferenceValue(targets, None, text.split("|", 1)[0])
         parts = text.split("/")

@@ -120,6 +120,8 @@ def test_include_marks_mode(data: FlaskClient) -> None:
     bundle = data.get("/fhir/Observation?patient=p1&_include=Observation:patient").get_json()
     assert ids(bundle) == ["o1", "o2"]
     assert ids(bundle, "include") == ["p1"]
+    own = data.get("/fhir/Observation?subject=http://localhost/fhir/Patient/p1").get_json()
+    assert ids(own) == ["o1", "o2"]
     bundle = data.get("/fhir/Patient?_id=p1&_revinclude=Encounter:subject").get_json()
     assert ids(bundle, "include") == ["e1"]
 
@@ -140,6 +142,8 @@ def test_errors_are_400_operation_outcomes(data: FlaskClient) -> None:
         assert body["resourceType"] == "OperationOutcome"
         assert body["issue"][0]["code"] == "invalid"
     assert data.get("/fhir/Nope?x=1").status_code == 404
+    issue = data.get("/fhir/Patient?foo=bar").get_json()["issue"][0]
+    assert issue["expression"] == ["foo"] and "foo" in issue["diagnostics"]
 
 
 def test_lenient_handling_reports_ignored(data: FlaskClient) -> None:
