@@ -907,7 +907,7 @@ class SqlSearcher:
                 for row in rows]
 
     def _ref_idents(self, inc: Include, types: set[str]) -> list[int]:
-        idents = []
+        idents: list[int] = []
         for t in types:
             if inc.code == "*":
                 idents.extend(identity(t, code) for code, sp in self.registry.params(t).items()

@@ -417,7 +417,9 @@ class CompiledPath:
 
 def _split_union(expr: str) -> list[str]:
     """Top-level ``|`` branches of an expression (outside parentheses and strings)."""
-    parts, depth, cur, in_str = [], 0, [], False
+    parts: list[str] = []
+    cur: list[str] = []
+    depth, in_str = 0, False
     for ch in expr:
         if ch == "'":
             in_str = not in_str
@@ -457,14 +459,14 @@ def compile_path(expression: str, resource_type: str | None = None) -> CompiledP
         return CompiledPath(expression, lambda focus, this: [], frozenset())
     first: frozenset[str] | None = None
     if resource_type is not None:
-        names = set()
+        names: set[str] = set()
         for branch in _split_union(text):
             m = re.match(r"^\(*\s*([A-Z][A-Za-z]*)\.([a-z][A-Za-z0-9]*)\b", branch)
             if not m or m.group(1) not in (resource_type, "Resource", "DomainResource"):
-                names = None
                 break
             names.add(m.group(2))
-        first = frozenset(names) if names is not None else None
+        else:
+            first = frozenset(names)
     return CompiledPath(expression, _Parser(text, frozenset()).parse(), first)
 
 

@@ -364,7 +364,7 @@ class QueryParser:
             if len(parts) != len(param.components):
                 raise InvalidInput(f"Composite {param.code!r} needs {len(param.components)} "
                                    f"values joined with '$', got {text!r}")
-            parsed = []
+            parsed: list[Any] = []
             for comp, part in zip(param.components, parts, strict=True):
                 if comp.type == "token":
                     parsed.append(parse_token(part))
