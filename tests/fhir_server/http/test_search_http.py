@@ -155,6 +155,8 @@ def test_lenient_handling_reports_ignored(data: FlaskClient) -> None:
     assert outcome and outcome[0]["resource"]["issue"][0]["expression"] == ["foo"]
     self_link = bundle["link"][0]["url"]
     assert "foo" not in self_link and "gender=female" in self_link
+    resp = data.get("/fhir/Patient?name:nope=x&gender=male", headers={"Prefer": "handling=lenient"})
+    assert resp.status_code == 200 and ids(resp.get_json()) == ["p1"]
 
 
 def test_summary_and_elements(data: FlaskClient) -> None:
