@@ -78,7 +78,8 @@ _COLTYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "value": sa.Float(), "value_low": sa.Float(), "value_high": sa.Float(),
     "c1_hash": sa.BigInteger(), "c1_hash_value": sa.BigInteger(), "c2_hash": sa.BigInteger(),
     "c2_hash_value": sa.BigInteger(), "c2_low": sa.Float(), "c2_high": sa.Float(),
-    "c2_units": sa.BigInteger(), "c3_low": sa.Float(), "c3_high": sa.Float(),
+    "c2_units": sa.BigInteger(), "c2_code": sa.BigInteger(), "c3_low": sa.Float(),
+    "c3_high": sa.Float(),
 }
 TABLES: dict[str, sa.Table] = {}
 for _name, _cols in ROW_COLUMNS.items():
@@ -490,11 +491,12 @@ class _Builder:
     def _composite(self, t: Any, c: Clause, v: CompositeValue) -> Any:
         assert c.param is not None
         conds = []
-        cols = [(t.c.c1_hash, t.c.c1_hash_value, None, None, None),
-                (t.c.c2_hash, t.c.c2_hash_value, t.c.c2_low, t.c.c2_high, t.c.c2_units),
-                (None, None, t.c.c3_low, t.c.c3_high, None)]
-        for comp, part, (h, hv, lo, hi, units) in zip(c.param.components, v.parts, cols,
-                                                       strict=False):
+        cols = [(t.c.c1_hash, t.c.c1_hash_value, None, None, None, None),
+                (t.c.c2_hash, t.c.c2_hash_value, t.c.c2_low, t.c.c2_high, t.c.c2_units,
+                 t.c.c2_code),
+                (None, None, t.c.c3_low, t.c.c3_high, None, None)]
+        for comp, part, (h, hv, lo, hi, units, code_col) in zip(c.param.components, v.parts,
+                                                                 cols, strict=False):
             if isinstance(part, TokenValue):
                 if h is None or part.code is None:
                     raise InvalidInput(f"Composite {c.code!r}: token component needs a code")
@@ -507,10 +509,9 @@ class _Builder:
                 conds.append(_range_cond(pv.prefix, pv, lo, hi) if comp.type == "date"
                              else _num_cond(pv.prefix, pv, lo, hi))
                 if comp.type == "quantity" and part.code is not None and units is not None:
-                    conds.append(units.in_([comp_hash(part.code, part.system),
-                                            comp_hash(part.code, None)])
-                                 if not part.system else units == comp_hash(part.code,
-                                                                            part.system))
+                    # number|system|code matches system and code; number||code the code only.
+                    conds.append(units == comp_hash(part.code, part.system) if part.system
+                                 else code_col == comp_hash(part.code))
             else:
                 if hv is None:
                     raise InvalidInput(f"Composite {c.code!r}: unexpected component value")

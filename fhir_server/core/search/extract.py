@@ -42,8 +42,8 @@ ROW_COLUMNS: dict[str, tuple[str, ...]] = {
     "fhir_idx_uri": ("hash_identity", "hash_uri", "uri"),
     "fhir_idx_reference": ("hash_identity", "hash_target", "target_type", "target_id", "url"),
     "fhir_idx_composite": ("hash_identity", "c1_hash", "c1_hash_value", "c2_hash",
-                           "c2_hash_value", "c2_low", "c2_high", "c2_units", "c3_low",
-                           "c3_high"),
+                           "c2_hash_value", "c2_low", "c2_high", "c2_units", "c2_code",
+                           "c3_low", "c3_high"),
 }
 TABLE_OF_TYPE = {
     "string": "fhir_idx_string", "token": "fhir_idx_token", "date": "fhir_idx_date",
@@ -234,11 +234,12 @@ class Extractor:
                 parts.append(_component_values(comp.type, found))
             if len(parts) < 2 or not all(parts):
                 continue
-            third = parts[2] if len(parts) > 2 else [(None, None, None, None, None)]
+            third = parts[2] if len(parts) > 2 else [(None, None, None, None, None, None)]
             for a in parts[0]:
                 for b in parts[1]:
                     for c in third:
-                        out.append((ident, a[0], a[1], b[0], b[1], b[2], b[3], b[4], c[2], c[3]))
+                        out.append((ident, a[0], a[1], b[0], b[1], b[2], b[3], b[4], b[5],
+                                    c[2], c[3]))
 
 
 _EXTRACTORS = {
@@ -361,35 +362,36 @@ def _quantities(values: Iterable[Item]
 
 
 def _component_values(ctype: str, found: list[Item]) -> list[tuple[Any, ...]]:
-    """(hash, hash_value, low, high, units) of each value of one composite component."""
+    """(hash, hash_value, low, high, units, code) of each value of one composite component."""
     out: list[tuple[Any, ...]] = []
     if ctype == "token":
         for system, value, _ in _tokens(found, []):
             if value is not None:
-                out.append((comp_hash(value, system), comp_hash(value), None, None, None))
+                out.append((comp_hash(value, system), comp_hash(value), None, None, None, None))
     elif ctype == "string":
         for text in _strings(found):
             n = normalize(text)
-            out.append((comp_hash(n), comp_hash(n), None, None, None))
+            out.append((comp_hash(n), comp_hash(n), None, None, None, None))
     elif ctype == "reference":
         for value, _ in found:
             ref = value.get("reference") if isinstance(value, dict) else value
             if isinstance(ref, str):
-                out.append((comp_hash(ref), comp_hash(ref), None, None, None))
+                out.append((comp_hash(ref), comp_hash(ref), None, None, None, None))
     elif ctype == "quantity":
         for low, high, system, code in _quantities(found):
-            out.append((None, None, low, high, comp_hash(code or "", system)))
+            out.append((None, None, low, high, comp_hash(code or "", system),
+                        comp_hash(code or "")))
     elif ctype == "number":
         for value, _ in found:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                out.append((None, None, float(value), float(value), None))
+                out.append((None, None, float(value), float(value), None, None))
     elif ctype == "date":
         for value, vtype in found:
             rng = _date_of(value, vtype)
             if rng:
-                out.append((None, None, float(rng[0]), float(rng[1]), None))
+                out.append((None, None, float(rng[0]), float(rng[1]), None, None))
     elif ctype == "uri":
         for value, _ in found:
             if isinstance(value, str):
-                out.append((comp_hash(value), comp_hash(value), None, None, None))
+                out.append((comp_hash(value), comp_hash(value), None, None, None, None))
     return out

@@ -291,6 +291,9 @@ def test_composite(store: Store) -> None:
     assert store.ids("Observation", "component-code-value-quantity=8480-6$lt130") == []
     assert store.ids("Observation", "component-code-value-quantity=8462-4$90") == ["o5"]
     assert store.ids("Observation", "code-value-quantity=8302-2$gt170") == ["o1"]
+    assert store.ids("Observation", f"code-value-quantity=8302-2$180|{UCUM}|cm") == ["o1"]
+    assert store.ids("Observation", "code-value-quantity=8302-2$180||cm") == ["o1"]
+    assert store.ids("Observation", f"code-value-quantity=8302-2$180|{UCUM}|kg") == []
     with pytest.raises(InvalidInput):
         store.ids("Observation", "code-value-quantity=8302-2")
 

@@ -103,6 +103,7 @@ def upgrade() -> None:
            sa.Column("c2_low", sa.Float(), nullable=True),
            sa.Column("c2_high", sa.Float(), nullable=True),
            sa.Column("c2_units", sa.BigInteger(), nullable=True),
+           sa.Column("c2_code", sa.BigInteger(), nullable=True),
            sa.Column("c3_low", sa.Float(), nullable=True),
            sa.Column("c3_high", sa.Float(), nullable=True))
     op.create_index("ix_fhir_idx_composite_c1", "fhir_idx_composite",
