@@ -11,6 +11,7 @@ parameter = AND), 3.1.1.5.7 (escaping ``\\,`` ``\\$`` ``\\|``), 3.1.1.6 (chainin
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -188,6 +189,8 @@ def parse_number(text: str) -> RangeValue:
     assert isinstance(exponent, int)
     half = float(Decimal(5) * Decimal(10) ** (exponent - 1))
     v = float(dec)
+    if not math.isfinite(v) or abs(v) > 1e300:
+        raise InvalidInput(f"Number out of range: {text!r}")
     return RangeValue(prefix, v, v - half, v + half)
 
 

@@ -135,6 +135,12 @@ def test_errors_are_400_operation_outcomes(data: FlaskClient) -> None:
         "/fhir/Patient?_count=abc",
         "/fhir/Patient?_sort=nope",
         "/fhir/Patient?_summary=maybe",
+        "/fhir/Observation?value-quantity=1e400",
+        "/fhir/Observation?code-value-quantity=x",
+        "/fhir/Observation?date=ap2020-02-30",
+        "/fhir/Observation?subject=a/b/c",
+        "/fhir/Observation?_include=Nope:x",
+        "/fhir/Patient?_has:Observation:nope:code=1",
     ):
         resp = data.get(url)
         assert resp.status_code == 400, url

@@ -261,6 +261,9 @@ def test_quantity(store: Store) -> None:
         store.ids("Observation", "value-quantity=zz5")
     with pytest.raises(InvalidInput):
         store.ids("Observation", "value-quantity=abc")
+    for bad in ("1e400", "nan", "gt", "5|a"):
+        with pytest.raises(InvalidInput):
+            store.ids("Observation", f"value-quantity={bad}")
 
 
 def test_number(store: Store) -> None:
