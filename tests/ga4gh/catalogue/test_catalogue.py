@@ -240,7 +240,7 @@ def test_cli_add_list_remove(
     result = runner.invoke(cli, ["genomics", "add-variants", "v2", str(genomic_files.bam)],
                            obj=info)
     assert result.exit_code != 0
-    assert "refused" in result.output and "not variants" in result.output
+    assert "refused:" in result.output and "not variants" in result.output
     result = runner.invoke(cli, ["genomics", "list"], obj=info)
     assert result.exit_code == 0
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["ref", "s1", "v1"]
