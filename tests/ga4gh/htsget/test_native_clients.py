@@ -122,3 +122,13 @@ def test_pypi_htsget_client(live: str, genomic_files: GenomicFiles, tmp_path: Pa
         htsget.get(f"{live}/variants/vars-vcf", fh, reference_name="chr2", data_format="VCF")
     with pysam.VariantFile(str(vcf)) as got, pysam.VariantFile(str(genomic_files.vcf)) as local:
         assert [str(r) for r in got] == [str(r) for r in local.fetch("chr2")]
+
+
+@needs_tools
+def test_samtools_view_of_a_filtered_ticket(live: str, genomic_files: GenomicFiles) -> None:
+    url = f"{live}/reads/reads-bam?referenceName=chr1&start=12345&end=23456&notags=NM,AS"
+    got = _run("samtools", "view", url).splitlines()
+    local = _run("samtools", "view", str(genomic_files.bam), "chr1:12346-23456").splitlines()
+    assert len(got) == len(local) > 0
+    assert all(line.endswith("RG:Z:rg1") for line in got)
+    assert [g.split("\t")[:11] for g in got] == [x.split("\t")[:11] for x in local]
