@@ -119,9 +119,15 @@ def list_objects(kind: str | None, dataset: str | None) -> None:
 
 @genomics.command("remove")
 @click.argument("object_id", metavar="ID")
+@click.option("--force", is_flag=True,
+              help="Also remove a reference whose sequences refget serves from its file.")
 @with_appcontext
-def remove(object_id: str) -> None:
+def remove(object_id: str, force: bool) -> None:
     """Remove an object from the catalogue and delete its stored files."""
-    if not _catalogue().remove(object_id):
+    try:
+        removed = _catalogue().remove(object_id, force=force)
+    except GenomseqError as exc:
+        raise click.ClickException(exc.message) from exc
+    if not removed:
         raise click.ClickException(f"no genomic object with id {object_id!r}")
     click.echo(f"removed {object_id}")
