@@ -109,7 +109,7 @@ def seed_demo(ctx: AppContext) -> list[str]:
     """Catalogue small generated BAM, CRAM, VCF, BCF and FASTA files for `serve --demo`."""
     from ga4gh.catalogue.demo import make_genomic_files
 
-    catalogue = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
+    catalogue: GenomicCatalogue = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
     files = make_genomic_files(ctx.settings.data_dir / "genomics-demo")
     wanted = [
         ("demo-ref", files.fasta), ("demo-bam", files.bam), ("demo-cram", files.cram),
