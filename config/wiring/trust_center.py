@@ -9,14 +9,18 @@ deployment never opens the trust center's database.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
 from common.audit import AuditLog
 from common.audit_cli import AUDIT_KEY_NAME, audit_group
 from common.migrations import MigrationSet
 from config.context import AppContext
+from config.settings import Settings, SettingsError
 from config.wiring import Component
 from trust_center.core.pseudonyms import KeyRing
+from trust_center.http import api as tc_http
 from trust_center.ports import ConsentService, PseudonymService
 from trust_center.service import TrustCenterService
 from trust_center.storage.master_key import load_master_key
@@ -47,6 +51,20 @@ def build_service(ctx: AppContext) -> TrustCenterService:
     )
 
 
+def read_shared_secret(settings: Settings) -> bytes | None:
+    """The shared secret machine clients may present, or None if none is configured."""
+    path = settings.trust_center.shared_secret_file
+    if not path:
+        return None
+    try:
+        secret = Path(path).read_text().strip().encode()
+    except OSError as exc:
+        raise SettingsError(f"trust_center.shared_secret_file: cannot read {path}: {exc}") from exc
+    if len(secret) < 32:
+        raise SettingsError("trust_center.shared_secret_file: use at least 32 characters")
+    return secret
+
+
 def wire(app: Flask, ctx: AppContext) -> None:
     """Provide the audit log, the trust center ports and (in-process) the REST API."""
     ctx.provide(AuditLog, AuditLog(ctx.engine, ctx.keys.signing_key(AUDIT_KEY_NAME, "ed25519")))
@@ -57,6 +75,7 @@ def wire(app: Flask, ctx: AppContext) -> None:
     ctx.provide(TrustCenterAuditLog, service.audit)  # type: ignore[arg-type]
     ctx.provide(PseudonymService, service)  # type: ignore[type-abstract]
     ctx.provide(ConsentService, service)  # type: ignore[type-abstract]
+    tc_http.init_app(app, service, read_shared_secret(ctx.settings))
 
 
 COMPONENT = Component(
