@@ -19,6 +19,7 @@ from common.migrations import MigrationSet
 from config.context import AppContext
 from config.settings import Settings, SettingsError
 from config.wiring import Component
+from trust_center.cli import trust_center_group
 from trust_center.core.pseudonyms import KeyRing
 from trust_center.http import api as tc_http
 from trust_center.ports import ConsentService, PseudonymService
@@ -79,5 +80,6 @@ def wire(app: Flask, ctx: AppContext) -> None:
 
 
 COMPONENT = Component(
-    name="trust_center", wire=wire, migrations=MIGRATIONS, commands=(audit_group,)
+    name="trust_center", wire=wire, migrations=MIGRATIONS,
+    commands=(audit_group, trust_center_group),
 )
