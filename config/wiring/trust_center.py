@@ -20,6 +20,7 @@ from config.context import AppContext
 from config.settings import Settings, SettingsError
 from config.wiring import Component
 from trust_center.cli import trust_center_group
+from trust_center.client import HttpTrustCenterClient
 from trust_center.core.pseudonyms import KeyRing
 from trust_center.http import api as tc_http
 from trust_center.ports import ConsentService, PseudonymService
@@ -69,7 +70,13 @@ def read_shared_secret(settings: Settings) -> bytes | None:
 def wire(app: Flask, ctx: AppContext) -> None:
     """Provide the audit log, the trust center ports and (in-process) the REST API."""
     ctx.provide(AuditLog, AuditLog(ctx.engine, ctx.keys.signing_key(AUDIT_KEY_NAME, "ed25519")))
-    if ctx.settings.trust_center.url:
+    tc = ctx.settings.trust_center
+    if tc.url:
+        # A separate trust center deployment: its database and keys stay there.
+        client = HttpTrustCenterClient(tc.url, shared_secret=read_shared_secret(ctx.settings),
+                                       timeout=tc.request_timeout)
+        ctx.provide(PseudonymService, client)  # type: ignore[type-abstract]
+        ctx.provide(ConsentService, client)  # type: ignore[type-abstract]
         return
     service = build_service(ctx)
     ctx.provide(TrustCenterService, service)

@@ -87,6 +87,13 @@ class WrongNodeKind(Unprocessable):
     code = "wrong-node-kind"
 
 
+class TrustCenterUnavailable(GenomseqError):
+    """The remote trust center did not answer (or answered something unreadable)."""
+
+    status = 503
+    code = "trust-center-unavailable"
+
+
 __all__ = [
     "ConsentMissing",
     "DualControlViolation",
@@ -95,6 +102,7 @@ __all__ = [
     "InvalidConsent",
     "InvalidIdentifier",
     "ReidentificationNotApproved",
+    "TrustCenterUnavailable",
     "UnknownPseudonym",
     "UnknownRequest",
     "UnknownVorgangsnummer",
