@@ -37,7 +37,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime
 from typing import Any
+
+from fhir_server.core.errors import InvalidRequest
 
 # Pseudonymizes (identifier system, value) pairs in the node's domain, in order.
 IdentifierPseudonymizer = Callable[[Sequence[tuple[str, str]]], list[str]]
@@ -58,6 +61,7 @@ _IDENTIFYING_EXTENSIONS = frozenset({
 _ATTACHMENT_KEPT = ("contentType", "language", "creation")
 _PERSON_REF = re.compile(r"(^|/)(Patient|RelatedPerson|Person)/")
 _DATE_PREFIX = re.compile(r"^(\d{4}(-\d{2})?)")
+_TIME_PART = re.compile(r"^T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _AGS = re.compile(r"^\d{5}(\d{3})?$")
 
 
@@ -72,6 +76,39 @@ class PseudonymizeStep:
     def __init__(self, pseudonymize: IdentifierPseudonymizer, domain: str) -> None:
         self._pseudonymize = pseudonymize
         self.system = pseudonym_system(domain)
+
+    def rewrite_criteria(
+        self, res_type: str, criteria: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """``identifier=system|value`` on person types -> the stored pseudonym identifier.
+
+        Only system|value can be matched: the pseudonym depends on the system, so a bare
+        value (any system) is refused with 400 rather than silently matching nothing.
+        """
+        if res_type not in PERSON_TYPES:
+            return criteria
+        pairs = []
+        for name, value in criteria:
+            if name.split(":", 1)[0] != "identifier":
+                continue
+            system, bar, ident = value.partition("|")
+            if name != "identifier" or not bar or not ident:
+                raise InvalidRequest(
+                    f"this node stores {res_type} identifiers as pseudonyms: match them with "
+                    "identifier=system|value")
+            if system != self.system:
+                pairs.append((system or NO_SYSTEM, ident))
+        if not pairs:
+            return criteria
+        mapped = dict(zip(pairs, self._pseudonymize(pairs), strict=True))
+        out = []
+        for name, value in criteria:
+            system, bar, ident = value.partition("|")
+            pair = (system or NO_SYSTEM, ident)
+            if name == "identifier" and bar and pair in mapped:
+                value = f"{self.system}|{mapped[pair]}"
+            out.append((name, value))
+        return out
 
     def apply(self, resources: list[dict[str, Any]]) -> None:
         """Pseudonymize every resource of one interaction (a transaction is one call)."""
@@ -139,8 +176,6 @@ class PseudonymizeStep:
         pair = _pair(ident, self.system)
         if pair is None:
             return None
-        if pair[0] == self.system:
-            return {"system": self.system, "value": pair[1]}  # already a pseudonym of ours
         new: dict[str, Any] = {}
         if isinstance(ident.get("use"), str):
             new["use"] = ident["use"]
@@ -150,7 +185,8 @@ class PseudonymizeStep:
             new["type"] = {"coding": [{k: c[k] for k in ("system", "code") if k in c}
                                       for c in codings if isinstance(c, dict)]}
         new["system"] = self.system
-        new["value"] = pseudonyms[pair]
+        # Already one of our pseudonyms (an update of a stored resource): kept as it is.
+        new["value"] = pair[1] if pair[0] == self.system else pseudonyms[pair]
         return new
 
     def _reference(self, ref: dict[str, Any], pseudonyms: dict[tuple[str, str], str]) -> None:
@@ -247,8 +283,23 @@ def _identifier_pairs(resource: dict[str, Any], own_system: str) -> Iterator[tup
 
 
 def _year_month(value: str) -> str:
+    """Year and month of a valid date/dateTime; anything else unchanged, for validation to
+    refuse (reducing 1999-02-30 would turn bad input into a valid date)."""
     match = _DATE_PREFIX.match(value)
-    return match.group(1) if match else value[:7]
+    if match is None:
+        return value
+    try:
+        if len(value) > 10:
+            if not _TIME_PART.match(value[10:]):
+                return value
+            datetime.fromisoformat(value)
+        elif len(value) == 10:
+            date.fromisoformat(value)
+        elif len(value) not in (4, 7) or (len(value) == 7 and not 1 <= int(value[5:]) <= 12):
+            return value
+    except ValueError:
+        return value
+    return match.group(1)
 
 
 def _reduce_address(address: Any) -> dict[str, Any] | None:
