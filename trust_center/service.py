@@ -331,6 +331,49 @@ class TrustCenterService:
                                                      "to": new, "count": len(rows)}, conn=conn)
         return Rotation(str(node), old, new, len(rows))
 
+    def project_pseudonyms(
+        self, project: str, domain: str, pseudonyms: Sequence[str], actor: str
+    ) -> dict[str, str | None]:
+        """Person pseudonyms in an approved research project's own domain for a node's
+        pseudonyms; None where the subject is unknown or research consent is missing now.
+
+        Two projects get unlinkable pseudonyms for the same person; one person's datasets get
+        one pseudonym within a project.
+        """
+        target = Domain.parse(f"project:{project}")
+        node = Domain.parse(domain)
+        out: dict[str, str | None] = {}
+        rows: list[dict[str, Any]] = []
+        now_us = self._clock_us()
+        with write_transaction(self.engine) as conn:
+            version = sql.lock_domain(conn, str(target))
+            for pseudonym in pseudonyms:
+                row, cases = self._resolve(conn, node, pseudonym)
+                person = None
+                if row is not None and cases:
+                    case = sql.get_case(conn, cases[0])
+                    person = row.person_id or (case.person_id if case else None)
+                if person is None or not self._research_allowed(conn, cases):
+                    out[pseudonym] = None
+                    continue
+                subject = person_subject(person)
+                value = self.keys.pseudonym(target, version, subject)
+                out[pseudonym] = value
+                rows.append({"domain": str(target), "version": version, "pseudonym": value,
+                             "subject_type": "person", "subject": subject, "case_id": None,
+                             "person_id": person, "created_us": now_us})
+            sql.insert_pseudonyms(conn, rows)
+            self.audit.append("project.pseudonyms", actor, {
+                "project": str(target), "domain": str(node), "asked": len(out),
+                "issued": len(rows)}, conn=conn)
+        return out
+
+    def _research_allowed(self, conn: Connection, cases: list[str]) -> bool:
+        now = self.now()
+        statements, consents = self._consent_of(conn, cases)
+        return all(consent_rules.decide(Purpose.RESEARCH, now, now, statements.get(c, []),
+                                        consents.get(c, [])).allowed for c in cases)
+
     def translations(self, domain: str, pseudonyms: Sequence[str]) -> dict[str, str]:
         """Old pseudonym -> pseudonym under the domain's current key (for re-keying a node)."""
         return {p: self.lookup(domain, p).current for p in pseudonyms}

@@ -392,3 +392,29 @@ def test_rejected_request_cannot_be_answered(tc: TrustCenterService) -> None:
     tc.reject_reidentification(rid, "a1")
     with pytest.raises(ReidentificationNotApproved):
         tc.approve_reidentification(rid, "a2")
+
+
+def test_project_pseudonyms_are_unlinkable_and_need_research_consent(
+    tc: TrustCenterService,
+) -> None:
+    import json
+    from importlib import resources
+
+    import grz_pydantic_models_testing.example_research_consent as fx
+
+    a = tc.exchange(_register(tc, "AN-P1").vorgangsnummer_clinical, KDK).pseudonym
+    b = tc.exchange(_register(tc, "AN-P2").vorgangsnummer_clinical, KDK).pseudonym
+    other = tc.exchange(_register(tc, "AN-P3", kvnr=KVNR2).vorgangsnummer_clinical, KDK).pseudonym
+    consent = json.loads((resources.files(fx) / "minimal_consented_open_ended.json").read_text())
+    for p in (a, b):
+        _permit_all(tc, p, date(2020, 9, 1))
+        tc.record_broad_consent(KDK, p, consent)
+    got = tc.project_pseudonyms("P-1", KDK, [a, b, other, "k1." + "9" * 32], actor="platform")
+    assert got[a] is not None and got[a] == got[b]  # one person, one project pseudonym
+    assert got[other] is None  # no research consent
+    assert got["k1." + "9" * 32] is None  # unknown
+    second = tc.project_pseudonyms("P-2", KDK, [a], actor="platform")
+    assert second[a] != got[a]  # two projects cannot link their extracts
+    # The project pseudonym resolves back for consent checks in the project domain.
+    assert tc.may_use("project:P-1", got[a], Purpose.RESEARCH).allowed
+    assert tc.audit.entries(limit=1000)[-1].event == "project.pseudonyms"

@@ -9,7 +9,8 @@ Scopes: ``trust-center:register`` (hospitals: register cases, fetch corrections 
 ``trust-center:consent`` (record and ask consent), ``trust-center:reidentify`` (open a
 re-identification request), ``trust-center:approve`` (approve or reject one; each approver
 needs an own identity, so the shared secret never has it) and ``trust-center:admin`` (key
-rotation). The shared secret grants register, pseudonyms and consent.
+rotation), ``trust-center:projects`` (the platform provider: pseudonyms for an approved research
+project's extract). The shared secret grants register, pseudonyms and consent.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SCOPE_CONSENT = "trust-center:consent"
 SCOPE_REIDENTIFY = "trust-center:reidentify"
 SCOPE_APPROVE = "trust-center:approve"
 SCOPE_ADMIN = "trust-center:admin"
+SCOPE_PROJECTS = "trust-center:projects"
 SHARED_SECRET_SCOPES = frozenset({SCOPE_REGISTER, SCOPE_PSEUDONYMS, SCOPE_CONSENT})
 MAX_DERIVE = 10_000
 
@@ -328,6 +330,22 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         who = _require(SCOPE_REGISTER)
         number = service.answer_reidentification(request_id, _str(_body(), "ik"), who.subject)
         return _json({"id": request_id, "arbeitsnummer": number})
+
+    # --- research projects ------------------------------------------------------------------
+
+    @bp.post("/projects/pseudonyms")
+    def project_pseudonyms() -> Response:
+        """Person pseudonyms in a project's domain for node pseudonyms (null: no consent)."""
+        who = _require(SCOPE_PROJECTS)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        mapping = service.project_pseudonyms(_str(body, "project"), _str(body, "domain"), items,
+                                             who.subject)
+        return _json({"pseudonyms": mapping})
 
     # --- operators --------------------------------------------------------------------------
 
