@@ -449,7 +449,7 @@ class TrustCenterService:
         node = Domain.parse(domain)
         if not declarations:
             raise InvalidIdentifier("a participation declaration needs at least one scope")
-        rows = []
+        rows: list[dict[str, Any]] = []
         now_us = self._clock_us()
         for d in declarations:
             scope, status = ParticipationScope(d.scope), ScopeStatus(d.status)

@@ -9,6 +9,7 @@ deployment never opens the trust center's database.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -105,7 +106,25 @@ def wire(app: Flask, ctx: AppContext) -> None:
     tc_http.init_app(app, service, read_shared_secret(ctx.settings))
 
 
+def seed_demo(ctx: AppContext) -> list[str]:
+    """Register one demo case (gematik test KVNR) and show how a node exchanges its VNk."""
+    if ctx.settings.trust_center.url:
+        return []
+    import time
+
+    service = build_service(ctx)
+    reg = service.register_case(ik="260326822", arbeitsnummer=f"DEMO-{time.time_ns()}",
+                                kvnr="X110411675", actor="demo")
+    domain = f"kdk:{ctx.settings.trust_center.clinical_data_node_id}"
+    body = json.dumps({"vorgangsnummer": reg.vorgangsnummer_clinical, "domain": domain})
+    return [
+        "trust center: demo case registered; exchange its clinical Vorgangsnummer once:",
+        f"curl -s -X POST {{base}}/trust-center/pseudonyms/exchange "
+        f"-H 'Content-Type: application/json' -d '{body}'",
+    ]
+
+
 COMPONENT = Component(
     name="trust_center", wire=wire, migrations=MIGRATIONS,
-    commands=(audit_group, trust_center_group),
+    commands=(audit_group, trust_center_group), seed_demo=seed_demo,
 )
