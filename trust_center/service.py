@@ -8,6 +8,7 @@ Implements the PseudonymService and ConsentService ports in-process.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from common.audit import AuditLog
 from common.db import write_transaction
@@ -78,6 +80,7 @@ class Registration:
     vorgangsnummer_clinical: str
     expires: datetime
     mode: str  # "vorgangsnummer" or "tan"
+    new_case: bool = True  # False: follow-up numbers for a case registered before
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,8 @@ class TrustCenterService:
         tan_g: str | None = None,
         tan_c: str | None = None,
     ) -> Registration:
-        """Register a case; answer two single-use Vorgangsnummern (or accept tanG/tanC)."""
+        """Register a case (or a follow-up report of one: same IK and Arbeitsnummer, same
+        patient); answer two single-use Vorgangsnummern (or accept tanG/tanC)."""
         validate_ik(ik)
         validate_arbeitsnummer(arbeitsnummer)
         validate_kvnr(kvnr)
@@ -184,28 +188,46 @@ class TrustCenterService:
             mode = "tan"
         else:
             vng, vnk, mode = new_vorgangsnummer(), new_vorgangsnummer(), "vorgangsnummer"
+        index = self.keys.arbeitsnummer_index(ik, arbeitsnummer)
+        person_id = self.keys.subject_id("kvnr", kvnr)
+        try:
+            return self._register(ik, arbeitsnummer, index, person_id, vng, vnk, mode, actor)
+        except IntegrityError:
+            # A concurrent registration of the same Arbeitsnummer won the insert: this one
+            # becomes a follow-up of that case (or is refused like any duplicate).
+            return self._register(ik, arbeitsnummer, index, person_id, vng, vnk, mode, actor)
+
+    def _register(self, ik: str, arbeitsnummer: str, index: str, person_id: str, vng: str,
+                  vnk: str, mode: str, actor: str) -> Registration:
         now_us = self._clock_us()
         expires_us = now_us + int(self.lifetime.total_seconds() * 1_000_000)
-        case_id = _new_id()
-        index = self.keys.arbeitsnummer_index(ik, arbeitsnummer)
         with write_transaction(self.engine) as conn:
-            if sql.case_by_index(conn, index) is not None:
-                raise DuplicateTransferNumber(
-                    "this hospital already registered a case with this Arbeitsnummer")
             if sql.transfer_numbers_exist(conn, [_digest(vng), _digest(vnk)]):
                 raise DuplicateTransferNumber("this tanG or tanC was registered before")
-            sql.insert_case(
-                conn, id=case_id, ik=ik, arbeitsnummer_index=index,
-                arbeitsnummer_enc=self.keys.encrypt_arbeitsnummer(case_id, ik, arbeitsnummer),
-                person_id=self.keys.subject_id("kvnr", kvnr), mode=mode, created_us=now_us,
-            )
+            existing = sql.case_by_index(conn, index)
+            if existing is None:
+                case_id, event = _new_id(), "case.registered"
+                sql.insert_case(
+                    conn, id=case_id, ik=ik, arbeitsnummer_index=index,
+                    arbeitsnummer_enc=self.keys.encrypt_arbeitsnummer(case_id, ik, arbeitsnummer),
+                    person_id=person_id, mode=mode, created_us=now_us,
+                )
+            else:
+                case = sql.get_case(conn, existing)
+                assert case is not None
+                if not hmac.compare_digest(case.person_id, person_id):
+                    raise DuplicateTransferNumber(
+                        "this hospital registered this Arbeitsnummer for another patient")
+                # A follow-up report (Verlaufs-, Nach- or Korrekturmeldung) of the same case:
+                # fresh single-use numbers, the same dataset pseudonyms after exchange.
+                case_id, event = case.id, "case.follow-up"
             for number, kind in ((vng, DataKind.GENOMIC), (vnk, DataKind.CLINICAL)):
                 sql.insert_vorgangsnummer(conn, digest=_digest(number), case_id=case_id,
                                           kind=kind.value, issued_us=now_us,
                                           expires_us=expires_us)
-            self.audit.append("case.registered", actor,
-                              {"case": case_id, "ik": ik, "mode": mode}, conn=conn)
-        return Registration(case_id, vng, vnk, _from_us(expires_us), mode)
+            self.audit.append(event, actor, {"case": case_id, "ik": ik, "mode": mode}, conn=conn)
+        return Registration(case_id, vng, vnk, _from_us(expires_us), mode,
+                            event == "case.registered")
 
     # --- PseudonymService -------------------------------------------------------------------
 

@@ -171,11 +171,33 @@ def test_registration_refuses_bad_input(tc: TrustCenterService, field: str, valu
         tc.register_case(actor="le", **args)
 
 
-def test_arbeitsnummer_once_per_hospital(tc: TrustCenterService) -> None:
-    _register(tc, "AN-1")
-    with pytest.raises(DuplicateTransferNumber):
-        _register(tc, "AN-1")
-    _register(tc, "AN-1", ik=IK2)  # another hospital may use the same number
+def test_follow_up_registration_keeps_the_case(tc: TrustCenterService) -> None:
+    first = _register(tc, "AN-1")
+    p1 = tc.exchange(first.vorgangsnummer_clinical, KDK).pseudonym
+    again = _register(tc, "AN-1")  # a follow-up report: fresh numbers, same case
+    assert again.case_id == first.case_id and not again.new_case and first.new_case
+    assert again.vorgangsnummer_clinical != first.vorgangsnummer_clinical
+    assert tc.exchange(again.vorgangsnummer_clinical, KDK).pseudonym == p1
+    with pytest.raises(DuplicateTransferNumber, match="another patient"):
+        _register(tc, "AN-1", kvnr=KVNR2)
+    other = _register(tc, "AN-1", ik=IK2)  # another hospital may use the same number
+    assert other.case_id != first.case_id and other.new_case
+    assert [e.event for e in tc.audit.entries(limit=100)].count("case.follow-up") == 1
+
+
+def test_concurrent_registrations_make_one_case(tc: TrustCenterService) -> None:
+    results: list[object] = []
+
+    def worker() -> None:
+        results.append(_register(tc, "AN-RACE"))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r.case_id for r in results}) == 1  # type: ignore[attr-defined]
+    assert sum(r.new_case for r in results) == 1  # type: ignore[attr-defined]
 
 
 def test_derive_is_stable_domain_separated_and_links_kvnr_to_person(tc: TrustCenterService) -> None:

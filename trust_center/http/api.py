@@ -177,7 +177,8 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
             "vorgangsnummerClinical": reg.vorgangsnummer_clinical,
             "expires": reg.expires.isoformat().replace("+00:00", "Z"),
             "mode": reg.mode,
-        }, 201)
+            "newCase": reg.new_case,
+        }, 201 if reg.new_case else 200)
 
     @bp.post("/corrections/fetch")
     def fetch_corrections() -> Response:
