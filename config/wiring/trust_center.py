@@ -82,7 +82,11 @@ def _provide_write_step(ctx: AppContext, pseudonyms: PseudonymService) -> None:
     def pseudonymize(pairs: Sequence[tuple[str, str]]) -> list[str]:
         return pseudonyms.pseudonymize_identifiers(domain, pairs)
 
-    ctx.provide(WriteStep, PseudonymizeStep(pseudonymize, domain))  # type: ignore[type-abstract]
+    def exchange(vorgangsnummer: str) -> str:
+        return pseudonyms.exchange(vorgangsnummer, domain).pseudonym
+
+    ctx.provide(WriteStep,  # type: ignore[type-abstract]
+                PseudonymizeStep(pseudonymize, domain, exchange))
 
 
 def wire(app: Flask, ctx: AppContext) -> None:

@@ -5,6 +5,9 @@ v3-ObservationValue code PSEUDED).
 The node stores clinical data only under pseudonyms. Before any resource of a create, update or
 transaction/batch is validated and stored, this step:
 
+- Patient: an identifier with system ``urn:genomseq:sid:vorgangsnummer`` carries the case's
+  clinical Vorgangsnummer (VNk or tanC); it is exchanged at the trust center, once, for the
+  Klinikdatensatzpseudonym, which replaces it (so consent and corrections reach the case).
 - Patient, RelatedPerson and Person: removes ``name``, ``telecom``, ``photo`` and ``contact``;
   replaces every ``identifier`` (KVNR, local MRNs, insurance and document numbers) by the
   node's pseudonym of it (same ``use`` and coded ``type``, system = the node's pseudonym
@@ -44,6 +47,12 @@ from fhir_server.core.errors import InvalidRequest
 
 # Pseudonymizes (identifier system, value) pairs in the node's domain, in order.
 IdentifierPseudonymizer = Callable[[Sequence[tuple[str, str]]], list[str]]
+# Trades a clinical Vorgangsnummer (VNk/tanC) for the Klinikdatensatzpseudonym, once.
+VorgangsnummerExchange = Callable[[str], str]
+
+# A hospital sends the VNk of a case as a Patient identifier with this system; the node trades
+# it at the trust center and stores the dataset pseudonym instead (the number is gone after).
+VORGANGSNUMMER_SYSTEM = "urn:genomseq:sid:vorgangsnummer"
 
 SECURITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 PSEUDED = {"system": SECURITY_SYSTEM, "code": "PSEUDED", "display": "pseudonymized"}
@@ -73,8 +82,14 @@ def pseudonym_system(domain: str) -> str:
 class PseudonymizeStep:
     """WriteStep that pseudonymizes resources in place (see module docstring)."""
 
-    def __init__(self, pseudonymize: IdentifierPseudonymizer, domain: str) -> None:
+    def __init__(
+        self,
+        pseudonymize: IdentifierPseudonymizer,
+        domain: str,
+        exchange: VorgangsnummerExchange | None = None,
+    ) -> None:
         self._pseudonymize = pseudonymize
+        self._exchange = exchange
         self.system = pseudonym_system(domain)
 
     def rewrite_criteria(
@@ -96,6 +111,9 @@ class PseudonymizeStep:
                 raise InvalidRequest(
                     f"this node stores {res_type} identifiers as pseudonyms: match them with "
                     "identifier=system|value")
+            if system == VORGANGSNUMMER_SYSTEM:
+                raise InvalidRequest("a Vorgangsnummer is exchanged once and never stored: "
+                                     "match the dataset pseudonym instead")
             if system != self.system:
                 pairs.append((system or NO_SYSTEM, ident))
         if not pairs:
@@ -116,10 +134,16 @@ class PseudonymizeStep:
         for resource in resources:
             for pair in _identifier_pairs(resource, self.system):
                 wanted[pair] = ""
-        if wanted:
-            pairs = list(wanted)
+        numbers = [pair for pair in wanted if pair[0] == VORGANGSNUMMER_SYSTEM]
+        if numbers and self._exchange is None:
+            raise InvalidRequest("this node does not exchange Vorgangsnummern")
+        pairs = [pair for pair in wanted if pair[0] != VORGANGSNUMMER_SYSTEM]
+        if pairs:
             for pair, value in zip(pairs, self._pseudonymize(pairs), strict=True):
                 wanted[pair] = value
+        for pair in numbers:
+            assert self._exchange is not None
+            wanted[pair] = self._exchange(pair[1])
         for resource in resources:
             self._resource(resource, wanted)
 

@@ -194,3 +194,30 @@ def test_rewrite_criteria(step: PseudonymizeStep, tc: FakeTrustCenter) -> None:
     for bad in ([("identifier", "MRN-1")], [("identifier:text", "x|y")]):
         with pytest.raises(InvalidRequest):
             step.rewrite_criteria("Patient", bad)
+
+
+def test_vorgangsnummer_is_exchanged_once_per_transaction(tc: FakeTrustCenter) -> None:
+    from fhir_server.core.pseudonymize import VORGANGSNUMMER_SYSTEM
+
+    traded: list[str] = []
+
+    def exchange(number: str) -> str:
+        traded.append(number)
+        return "k1." + "d" * 32
+
+    step = PseudonymizeStep(tc, DOMAIN, exchange)
+    p = patient()
+    p["identifier"].append({"system": VORGANGSNUMMER_SYSTEM, "value": "ab" * 32})
+    ref = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+           "subject": {"identifier": {"system": VORGANGSNUMMER_SYSTEM, "value": "ab" * 32}}}
+    step.apply([p, ref])
+    assert traded == ["ab" * 32]
+    assert {"system": SYSTEM, "value": "k1." + "d" * 32} in p["identifier"]
+    assert ref["subject"]["identifier"] == {"system": SYSTEM, "value": "k1." + "d" * 32}
+    assert all(VORGANGSNUMMER_SYSTEM not in repr(call) for call in tc.calls)
+    with pytest.raises(InvalidRequest):
+        step.rewrite_criteria("Patient", [("identifier", f"{VORGANGSNUMMER_SYSTEM}|x")])
+    without = PseudonymizeStep(tc, DOMAIN)
+    with pytest.raises(InvalidRequest):
+        without.apply([{"resourceType": "Patient", "identifier": [
+            {"system": VORGANGSNUMMER_SYSTEM, "value": "ab" * 32}]}])
