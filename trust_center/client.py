@@ -118,6 +118,16 @@ class HttpTrustCenterClient:
         return PseudonymInfo(data["pseudonym"], data["domain"], data["keyId"], data["current"],
                              data["subjectType"])
 
+    def translate(self, domain: str, pseudonyms: Sequence[str]) -> dict[str, str]:
+        """See PseudonymService.translate."""
+        out: dict[str, str] = {}
+        values = list(pseudonyms)
+        for start in range(0, len(values), 10_000):
+            data = self._post("/pseudonyms/translate", {
+                "domain": domain, "pseudonyms": values[start:start + 10_000]})
+            out.update(data["pseudonyms"])
+        return out
+
     # --- ConsentService --------------------------------------------------------------------
 
     def may_use(

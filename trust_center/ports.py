@@ -86,6 +86,11 @@ class PseudonymService(Protocol):
         """What the trust center knows of a pseudonym of this domain (UnknownPseudonym if none)."""
         ...
 
+    def translate(self, domain: str, pseudonyms: Sequence[str]) -> dict[str, str]:
+        """Each known pseudonym -> its equivalent under the domain's current key (after a key
+        rotation a node re-keys its stored data with this; unknown ones are left out)."""
+        ...
+
 
 @runtime_checkable
 class ConsentService(Protocol):

@@ -396,9 +396,19 @@ class TrustCenterService:
         return all(consent_rules.decide(Purpose.RESEARCH, now, now, statements.get(c, []),
                                         consents.get(c, [])).allowed for c in cases)
 
-    def translations(self, domain: str, pseudonyms: Sequence[str]) -> dict[str, str]:
-        """Old pseudonym -> pseudonym under the domain's current key (for re-keying a node)."""
-        return {p: self.lookup(domain, p).current for p in pseudonyms}
+    def translate(self, domain: str, pseudonyms: Sequence[str]) -> dict[str, str]:
+        """Pseudonym -> its equivalent under the domain's current key, for a node re-keying
+        its stored data after a rotation; unknown pseudonyms are left out."""
+        node = Domain.parse(domain)
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            version = sql.domain_version(conn, str(node))
+            for pseudonym in pseudonyms:
+                row = sql.find_pseudonym(conn, str(node), pseudonym)
+                if row is not None:
+                    out[pseudonym] = (pseudonym if row.version == version
+                                      else self.keys.pseudonym(node, version, row.subject))
+        return out
 
     # --- resolving pseudonyms to cases ---------------------------------------------------------
 

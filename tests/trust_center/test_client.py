@@ -80,6 +80,8 @@ def test_client_speaks_the_ports(app: Flask, remote) -> None:
         client.exchange("nope", KDK)
     assert client.derive(KDK, "urn:mrn", ["a", "b"]) == tc.derive(KDK, "urn:mrn", ["a", "b"])
     assert client.lookup(KDK, result.pseudonym).subject_type == "dataset"
+    assert client.translate(KDK, [result.pseudonym, "k1." + "0" * 32]) == {
+        result.pseudonym: result.pseudonym}
     with pytest.raises(UnknownPseudonym):
         client.lookup(KDK, "k1." + "0" * 32)
     p = result.pseudonym

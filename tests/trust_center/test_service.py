@@ -234,7 +234,8 @@ def test_key_rotation_rederives_without_losing_links(tc: TrustCenterService) -> 
     assert tc.may_use(KDK, old, Purpose.MV_SEQUENCING, date(2025, 6, 1)).allowed
     # Other domains are untouched.
     assert tc.derive(GRZ, "urn:mrn", ["1"])[0].startswith("k1.")
-    assert tc.translations(KDK, [old]) == {old: info.current}
+    assert tc.translate(KDK, [old, info.current, "k1." + "0" * 32]) == {
+        old: info.current, info.current: info.current}
 
 
 def test_lookup_of_unknown_pseudonym(tc: TrustCenterService) -> None:

@@ -235,6 +235,18 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         return _json({"pseudonym": info.pseudonym, "domain": info.domain, "keyId": info.key_id,
                       "current": info.current, "subjectType": info.subject_type})
 
+    @bp.post("/pseudonyms/translate")
+    def translate() -> Response:
+        """Pseudonyms under the domain's current key (re-keying after a rotation)."""
+        _require(SCOPE_PSEUDONYMS)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        return _json({"pseudonyms": service.translate(_str(body, "domain"), items)})
+
     @bp.post("/corrections")
     def request_correction() -> Response:
         """A node asks the hospital behind a dataset pseudonym for a correction."""
