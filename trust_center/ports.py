@@ -109,6 +109,17 @@ class ConsentService(Protocol):
         """
         ...
 
+    def permitted(
+        self,
+        domain: str,
+        pseudonyms: Sequence[str],
+        purpose: Purpose,
+        on: date | datetime | None = None,
+    ) -> frozenset[str]:
+        """Batch form of :meth:`may_use` for filtering result sets: the subset of
+        ``pseudonyms`` whose data may be used for ``purpose`` (default deny)."""
+        ...
+
     def record_participation(
         self, domain: str, pseudonym: str, declarations: Sequence[ParticipationDeclaration]
     ) -> None:

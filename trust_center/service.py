@@ -451,6 +451,47 @@ class TrustCenterService:
                 return decision
         return ConsentDecision(True, "permitted")
 
+    def permitted(
+        self,
+        domain: str,
+        pseudonyms: Sequence[str],
+        purpose: Purpose,
+        on: date | datetime | None = None,
+    ) -> frozenset[str]:
+        """The pseudonyms among ``pseudonyms`` whose data may be used for ``purpose`` (batch
+        form of :meth:`may_use` for filtering result sets; default deny)."""
+        try:
+            node = Domain.parse(domain)
+            purpose = Purpose(purpose)
+        except (InvalidIdentifier, ValueError):
+            return frozenset()
+        now = self.now()
+        with self.engine.connect() as conn:
+            rows = sql.find_pseudonyms(conn, str(node), pseudonyms)
+            persons = sql.cases_of_persons(conn, [
+                r.person_id for r in rows.values()
+                if r.subject_type == "person" and r.person_id])
+            cases_of: dict[str, list[str]] = {}
+            for value, row in rows.items():
+                if row.subject_type == "dataset" and row.case_id:
+                    cases_of[value] = [row.case_id]
+                elif row.subject_type == "person" and row.person_id:
+                    cases_of[value] = persons.get(row.person_id, [])
+            all_cases = sorted({c for cases in cases_of.values() for c in cases})
+            statements: dict[str, list[ParticipationStatement]] = {}
+            consents: dict[str, list[dict[str, Any]]] = {}
+            for start in range(0, len(all_cases), 500):
+                s, c = self._consent_of(conn, all_cases[start:start + 500])
+                statements.update(s)
+                consents.update(c)
+        allowed_case = {
+            case: consent_rules.decide(purpose, on or now, now, statements.get(case, []),
+                                       consents.get(case, [])).allowed
+            for case in all_cases
+        }
+        return frozenset(value for value, cases in cases_of.items()
+                         if cases and all(allowed_case[c] for c in cases))
+
     def _consent_of(self, conn: Connection, cases: list[str]) -> tuple[
             dict[str, list[ParticipationStatement]], dict[str, list[dict[str, Any]]]]:
         statements: dict[str, list[ParticipationStatement]] = {}

@@ -441,3 +441,20 @@ def test_project_pseudonyms_are_unlinkable_and_need_research_consent(
     # The project pseudonym resolves back for consent checks in the project domain.
     assert tc.may_use("project:P-1", got[a], Purpose.RESEARCH).allowed
     assert tc.audit.entries(limit=1000)[-1].event == "project.pseudonyms"
+
+
+def test_permitted_filters_a_batch_like_may_use(tc: TrustCenterService) -> None:
+    yes = tc.exchange(_register(tc, "AN-F1").vorgangsnummer_clinical, KDK).pseudonym
+    no = tc.exchange(_register(tc, "AN-F2", kvnr=KVNR2).vorgangsnummer_clinical, KDK).pseudonym
+    _permit_all(tc, yes)
+    person = tc.derive(KDK, "http://fhir.de/sid/gkv/kvid-10", [KVNR])[0]
+    unknown = "k1." + "7" * 32
+    asked = [yes, no, person, unknown, yes]
+    on = date(2025, 6, 1)
+    got = tc.permitted(KDK, asked, Purpose.MV_SEQUENCING, on)
+    assert got == {p for p in asked if tc.may_use(KDK, p, Purpose.MV_SEQUENCING, on).allowed}
+    assert got == {yes, person}
+    assert tc.permitted(KDK, asked, Purpose.RESEARCH, on) == frozenset()
+    assert tc.permitted("bad", asked, Purpose.MV_SEQUENCING, on) == frozenset()
+    many = tc.derive(KDK, "urn:mrn", [str(i) for i in range(1200)])
+    assert tc.permitted(KDK, many + [yes], Purpose.MV_SEQUENCING, on) == {yes}

@@ -268,6 +268,21 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
                                    _moment(body.get("on")))
         return _json({"allowed": decision.allowed, "reason": decision.reason})
 
+    @bp.post("/consent/permitted")
+    def consent_permitted() -> Response:
+        """The subset of pseudonyms whose data may be used for a purpose (default deny)."""
+        _require(SCOPE_CONSENT)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        purpose = _enum(Purpose, body.get("purpose"), "purpose")
+        allowed = service.permitted(_str(body, "domain"), items, purpose,
+                                    _moment(body.get("on")))
+        return _json({"permitted": [p for p in dict.fromkeys(items) if p in allowed]})
+
     @bp.post("/consent/participation")
     def record_participation() -> Response:
         """Store scopes of a participation declaration (or their withdrawal)."""
