@@ -22,7 +22,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
 from common.auth import Principal, bearer_token
-from common.errors import GenomseqError, InvalidInput, Unauthenticated
+from common.errors import GenomseqError, InvalidInput, PermissionDenied, Unauthenticated
 from common.http import register_error_renderer
 from config.context import app_context
 from trust_center.core.consent import ParticipationScope, Purpose, ScopeStatus
@@ -137,6 +137,14 @@ def _require(*scopes: str) -> Principal:
     return principal
 
 
+def _own_ik(principal: Principal, ik: str) -> str:
+    """A hospital acts only for its own IK once its token says which one (claim ``ik``)."""
+    claimed = principal.claims.get("ik") if principal.claims else None
+    if claimed is not None and claimed != ik:
+        raise PermissionDenied("this token acts for another Institutionskennzeichen")
+    return ik
+
+
 def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | None) -> Blueprint:
     """The /trust-center blueprint over one TrustCenterService."""
     bp = Blueprint("trust_center", __name__, url_prefix=PREFIX)
@@ -167,7 +175,7 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         who = _require(SCOPE_REGISTER)
         body = _body()
         reg = service.register_case(
-            ik=_str(body, "ik"), arbeitsnummer=_str(body, "arbeitsnummer"),
+            ik=_own_ik(who, _str(body, "ik")), arbeitsnummer=_str(body, "arbeitsnummer"),
             kvnr=_str(body, "kvnr"), actor=who.subject,
             tan_g=_str(body, "tanG", required=False) or None,
             tan_c=_str(body, "tanC", required=False) or None,
@@ -184,7 +192,7 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
     def fetch_corrections() -> Response:
         """A hospital collects its pending correction requests (by Arbeitsnummer)."""
         who = _require(SCOPE_REGISTER)
-        items = service.fetch_corrections(_str(_body(), "ik"), who.subject)
+        items = service.fetch_corrections(_own_ik(who, _str(_body(), "ik")), who.subject)
         return _json({"corrections": [{
             "id": c.id, "arbeitsnummer": c.arbeitsnummer, "kind": c.kind, "reason": c.reason,
             "requested": c.requested.isoformat().replace("+00:00", "Z"),
@@ -356,7 +364,8 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
     def answer(request_id: str) -> Response:
         """The Arbeitsnummer, for the hospital that registered the case, once approved."""
         who = _require(SCOPE_REGISTER)
-        number = service.answer_reidentification(request_id, _str(_body(), "ik"), who.subject)
+        number = service.answer_reidentification(
+            request_id, _own_ik(who, _str(_body(), "ik")), who.subject)
         return _json({"id": request_id, "arbeitsnummer": number})
 
     # --- research projects ------------------------------------------------------------------
