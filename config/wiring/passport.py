@@ -122,7 +122,7 @@ def wire(app: Flask, ctx: AppContext) -> None:
         ),
     )
     ctx.provide(Clearinghouse, clearinghouse)
-    ctx.provide(Enforcer, Enforcer(ctx))
+    ctx.provide(Enforcer, Enforcer(ctx, platform_url))
     if ctx.settings.authorization == "on":
         authenticator: Authenticator = ClearinghouseAuthenticator(clearinghouse)
         if ctx.settings.api_tokens_file:

@@ -103,7 +103,7 @@ class Broker:
 
     @property
     def jwks_uri(self) -> str:
-        return self.config.issuer.rstrip("/") + "/jwks"
+        return self.config.issuer.rstrip("/") + "/passport/jwks"
 
     def now(self) -> int:
         return int(self._clock())

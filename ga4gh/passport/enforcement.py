@@ -21,6 +21,7 @@ import importlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
 
@@ -33,9 +34,11 @@ from ga4gh.passport.core.enforcement import (
     AccessRequest,
     ConsentCheck,
     Decision,
+    GrantLike,
     decide,
     permitted_datasets,
 )
+from ga4gh.passport.core.visas import dataset_of_value
 from platform_provider.ports import Grant, GrantDirectory
 
 log = logging.getLogger("genomseq.passport.enforcement")
@@ -61,24 +64,54 @@ def _consent_port() -> type | None:
     return getattr(module, "ConsentService", None)
 
 
+@dataclass(frozen=True)
+class VisaGrant:
+    """A grant asserted by a trusted external issuer's ControlledAccessGrants visa."""
+
+    grant_id: str
+    dataset_id: str
+    purpose: str
+
+
 class Enforcer:
     """Decides and audits access requests for one app."""
 
-    def __init__(self, ctx: AppContext, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, ctx: AppContext, platform_url: str = "", clock: Callable[[], float] = time.time
+    ) -> None:
         self._ctx = ctx
+        self._platform_url = platform_url
         self._clock = clock
 
-    def _grants(self, principal: Principal, at: datetime) -> list[Grant]:
+    def _grants(self, principal: Principal, at: datetime) -> list[GrantLike]:
         if principal.unrestricted or getattr(principal, "system", False):
             return []
         directory = self._ctx.find(GrantDirectory)  # type: ignore[type-abstract]
-        if directory is None:
-            return []  # no platform provider: nobody holds a grant (fail closed)
-        return directory.active_grants(principal.subject, at)
+        live: list[Grant] = directory.active_grants(principal.subject, at) if directory else []
+        if getattr(principal, "token_kind", "") != "passport":
+            # An access token: the platform provider's grants, read now (revocation is
+            # effective on the next request).
+            return list(live)
+        # A passport: its ControlledAccessGrants visas. Those of our platform provider
+        # count only while the grant they stand for is still active, so revoking a grant
+        # also disables passports issued before.
+        by_id = {g.grant_id: g for g in live}
+        out: list[GrantLike] = []
+        for visa in principal.controlled_access():  # type: ignore[attr-defined]
+            if visa.source == self._platform_url:
+                grant = by_id.get(str(visa.extra.get("grant", "")))
+                dataset = dataset_of_value(self._platform_url, visa.value)
+                if grant is not None and grant.dataset_id == dataset:
+                    out.append(grant)
+            else:
+                out.append(VisaGrant(visa.jti, visa.value, str(visa.extra.get("purpose", ""))))
+        return out
 
     def _consent(self) -> ConsentCheck | None:
         port = _consent_port()
         service = self._ctx.find(port) if port is not None else None
+        if service is None:
+            service = self._ctx.find(ConsentEvaluator)  # type: ignore[type-abstract]
         if service is None:
             return None
         return service.allows  # type: ignore[no-any-return]
@@ -143,12 +176,7 @@ def current_principal() -> Principal:
 
 def enforcer() -> Enforcer:
     """The app's Enforcer (installed by the passport wiring)."""
-    ctx = app_context()
-    found = ctx.find(Enforcer)
-    if found is None:
-        found = Enforcer(ctx)
-        ctx.provide(Enforcer, found)
-    return found
+    return app_context().get(Enforcer)
 
 
 def declared_purpose() -> str | None:

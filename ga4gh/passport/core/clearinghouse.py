@@ -273,6 +273,8 @@ class Clearinghouse:
             expires_at=int(claims["exp"]),
             jti=claims["jti"],
             conditions=conditions,
+            extra={k: v for k, v in claims["ga4gh_visa_v1"].items()
+                   if k in ("purpose", "grant") and isinstance(v, str)},
         )
         policy = self._policies.get(vtype)
         if policy is None or not policy.accepts(visa):

@@ -212,6 +212,11 @@ class PassportAuthorizationServer(AuthorizationServer):
         return self.broker.config.issuer
 
     def handle_response(self, status_code: int, payload: Any, headers: Any) -> Any:
+        if isinstance(payload, dict) and payload.get("error") == "invalid_client":
+            # RFC 6749 5.2: a failed client authentication answers 401 whatever the method.
+            status_code = 401
+            headers = [*[(k, v) for k, v in headers if k.lower() != "www-authenticate"],
+                       ("WWW-Authenticate", 'Basic realm="token", error="invalid_client"')]
         resp = super().handle_response(status_code, payload, headers)
         resp.headers["Cache-Control"] = "no-store"
         resp.headers["Pragma"] = "no-cache"
@@ -283,7 +288,7 @@ def build_server(
 
         def validate_authorization_request(self) -> Any:
             redirect_uri = super().validate_authorization_request()
-            self.request.payload.data["scope"] = _require_covered_scope(self)
+            self.request.checked_scope = _require_covered_scope(self)
             return redirect_uri
 
         def validate_requested_scope(self) -> None:
@@ -297,7 +302,7 @@ def build_server(
                 client_id=request.client.client_id,
                 subject=user.subject,
                 redirect_uri=request.payload.redirect_uri or "",
-                scope=data.get("scope") or "",
+                scope=request.checked_scope,
                 code_challenge=data["code_challenge"],
                 code_challenge_method=data["code_challenge_method"],
                 nonce=data.get("nonce"),
@@ -327,9 +332,7 @@ def build_server(
             if not store.use_code(self.request.form["code"], family):
                 raise InvalidGrantError("the code was used before")
             token = generate(self.GRANT_TYPE, client, user, code.scope,
-                             include_refresh_token=client.check_grant_type("refresh_token")
-                             and "offline_access" in code.scope.split() or
-                             client.check_grant_type("refresh_token"),
+                             include_refresh_token=client.check_grant_type("refresh_token"),
                              family_id=family)
             if "openid" in code.scope.split():
                 token["id_token"] = broker.id_token(client_id=client.client_id, user=user,
