@@ -30,7 +30,9 @@ log = logging.getLogger("genomseq.platform")
 class AuditSink(Protocol):
     """What the platform provider needs of the tamper-evident audit log."""
 
-    def append(self, event: str, actor: str, details: Mapping[str, Any]) -> Any: ...
+    def append(
+        self, event: str, actor: str, details: Mapping[str, Any] | None = None, *, conn: Any = None
+    ) -> Any: ...
 
 
 class ServiceUnavailable(GenomseqError):
@@ -40,11 +42,11 @@ class ServiceUnavailable(GenomseqError):
     code = "unavailable"
 
 
-# OAuth 2.0 scopes a participant's client gets by role (SMART v2 system scopes for FHIR;
-# platform/* for the platform provider's own intake endpoints).
+# OAuth 2.0 scopes a participant's client gets by role (SMART App Launch 2 system scopes):
+# nodes and data centers hold and serve data, data services read, hospitals submit.
 DEFAULT_SCOPES: dict[str, tuple[str, ...]] = {
-    pr.ParticipantKind.CLINICAL_DATA_NODE.value: ("system/*.cruds", "platform/pruefbericht"),
-    pr.ParticipantKind.GENOME_DATA_CENTER.value: ("system/*.cruds", "platform/pruefbericht"),
+    pr.ParticipantKind.CLINICAL_DATA_NODE.value: ("system/*.cruds",),
+    pr.ParticipantKind.GENOME_DATA_CENTER.value: ("system/*.cruds",),
     pr.ParticipantKind.DATA_SERVICE.value: ("system/*.rs",),
     pr.ParticipantKind.HOSPITAL.value: ("system/*.cu", "system/*.rs"),
 }
@@ -62,15 +64,17 @@ class PlatformService:
     min_opinions: int = 1
 
     # -- helpers ---------------------------------------------------------------------------
-    def _audit(self, event: str, actor: str, details: Mapping[str, Any]) -> None:
+    def _audit(self, tx: Tx | None, event: str, actor: str, details: Mapping[str, Any]) -> None:
+        # Inside the caller's transaction: the change and its audit entry commit together.
         if self.audit is not None:
-            self.audit.append(event, actor, dict(details))
+            self.audit.append(event, actor, dict(details), conn=tx.conn if tx else None)
         else:
             # Without the trust center's audit log the history tables are the only record.
             log.info("platform event", extra={"event": event})
 
-    def _audit_transition(self, ev: TransitionEvent) -> None:
+    def _audit_transition(self, tx: Tx, ev: TransitionEvent) -> None:
         self._audit(
+            tx,
             f"platform.application.{ev.action}",
             ev.actor,
             {
@@ -105,28 +109,38 @@ class PlatformService:
         if jwks is not None:
             _check_jwks(jwks)
         credentials = None
-        with self.store.transaction() as tx:
-            tx.insert_participant(participant)
-            if create_client:
-                credentials = self._registry().register_client(
-                    f"{participant.name} ({participant.participant_id})",
-                    participant.kind.value,
-                    jwks=jwks,
-                    scopes=tuple(scopes or DEFAULT_SCOPES[participant.kind.value]),
-                    grant_types=("client_credentials",),
+        with self.store.read() as tx:
+            if tx.participant_exists(participant_id):
+                raise Conflict(f"participant {participant_id} is already registered")
+        if create_client:
+            # The broker writes in its own transaction; calling it while we hold the write lock
+            # would deadlock SQLite, so the client is registered first.
+            credentials = self._registry().register_client(
+                f"{participant.name} ({participant.participant_id})",
+                participant.kind.value,
+                jwks=jwks,
+                scopes=tuple(scopes or DEFAULT_SCOPES[participant.kind.value]),
+                grant_types=("client_credentials",),
+            )
+            participant = replace(participant, client_id=credentials.client_id)
+        try:
+            with self.store.transaction() as tx:
+                tx.insert_participant(participant)
+                tx.add_status_change(change)
+                self._audit(
+                    tx,
+                    "platform.participant.register",
+                    actor,
+                    {
+                        "participant_id": participant_id,
+                        "kind": participant.kind.value,
+                        "client_id": participant.client_id,
+                    },
                 )
-                participant = replace(participant, client_id=credentials.client_id)
-                tx.update_participant(participant)
-            tx.add_status_change(change)
-        self._audit(
-            "platform.participant.register",
-            actor,
-            {
-                "participant_id": participant_id,
-                "kind": participant.kind.value,
-                "client_id": participant.client_id,
-            },
-        )
+        except Exception:
+            if credentials is not None:  # lost a race for the id: disable the orphan client
+                self._registry().set_status(credentials.client_id, "revoked")
+            raise
         return participant, credentials
 
     def set_participant_status(
@@ -134,23 +148,28 @@ class PlatformService:
     ) -> pr.Participant:
         """Suspend, reinstate or revoke a participant and its OAuth client."""
         now = self.clock()
+        with self.store.read() as tx:
+            current = tx.get_participant(participant_id)
+        changed, _ = pr.change_status(current, status, actor=actor, at=now, reason=reason)
+        if changed.client_id:
+            # The broker first (own transaction; see register_participant): a suspended
+            # participant must not keep a working client even if our write failed.
+            self._registry().set_status(changed.client_id, changed.status.value)
         with self.store.transaction() as tx:
             current = tx.get_participant(participant_id, for_update=True)
             changed, change = pr.change_status(current, status, actor=actor, at=now, reason=reason)
             tx.update_participant(changed)
             tx.add_status_change(change)
-            if changed.client_id:
-                # Inside the transaction: if the broker refuses, the status change rolls back.
-                self._registry().set_status(changed.client_id, changed.status.value)
-        self._audit(
-            "platform.participant.status",
-            actor,
-            {
-                "participant_id": participant_id,
-                "from": current.status.value,
-                "to": changed.status.value,
-            },
-        )
+            self._audit(
+                tx,
+                "platform.participant.status",
+                actor,
+                {
+                    "participant_id": participant_id,
+                    "from": current.status.value,
+                    "to": changed.status.value,
+                },
+            )
         return changed
 
     def participant(self, participant_id: str) -> tuple[pr.Participant, list[pr.StatusChange]]:
@@ -187,7 +206,10 @@ class PlatformService:
             kwargs["scopes"] = DEFAULT_SCOPES[role]
         credentials = self._registry().register_client(name.strip(), role, **kwargs)
         self._audit(
-            "platform.client.register", actor, {"client_id": credentials.client_id, "role": role}
+            None,
+            "platform.client.register",
+            actor,
+            {"client_id": credentials.client_id, "role": role},
         )
         return credentials
 
@@ -197,7 +219,7 @@ class PlatformService:
         if users is None:
             raise ServiceUnavailable("no user directory (passport broker) is configured")
         user = users.create_user(username, password, **attrs)
-        self._audit("platform.user.create", actor, {"subject": user.subject})
+        self._audit(None, "platform.user.create", actor, {"subject": user.subject})
         return user
 
     # -- datasets --------------------------------------------------------------------------
@@ -228,7 +250,7 @@ class PlatformService:
             if ds.custodian_id:
                 tx.get_participant(ds.custodian_id)
             tx.insert_dataset(ds)
-        self._audit("platform.dataset.register", actor, {"dataset_id": ds.dataset_id})
+            self._audit(tx, "platform.dataset.register", actor, {"dataset_id": ds.dataset_id})
         return ds
 
     def datasets(self) -> list[Dataset]:
@@ -250,7 +272,7 @@ class PlatformService:
             app, event = new_application_from_dict(data, application_id=app_id, actor=actor, at=now)
             app = tx.insert_application(app)
             tx.add_event(event)
-        self._audit_transition(event)
+            self._audit_transition(tx, event)
         return app
 
     def application(self, application_id: str) -> Application:
@@ -307,7 +329,7 @@ class PlatformService:
             new = tx.save_application(new)
             tx.add_event(event)
             self._sync_grants(tx, app, new, now)
-        self._audit_transition(event)
+            self._audit_transition(tx, event)
         return new
 
     def _sync_grants(self, tx: Tx, before: Application, after: Application, now: datetime) -> None:
@@ -452,11 +474,12 @@ class PlatformService:
                 raise Conflict("the grant is already revoked")
             tx.revoke_grants(at=now, reason=reason.strip(), grant_id=grant_id)
             grant = tx.get_grant(grant_id)
-        self._audit(
-            "platform.grant.revoke",
-            actor,
-            {"grant_id": grant_id, "application_id": grant.application_id},
-        )
+            self._audit(
+                tx,
+                "platform.grant.revoke",
+                actor,
+                {"grant_id": grant_id, "application_id": grant.application_id},
+            )
         return grant
 
     # -- register --------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from platform_provider.core.participants import Participant, StatusChange
 from platform_provider.ports import Grant
 from platform_provider.service import PlatformService
 
-ADMIN_SCOPE = "platform/admin"
+# Staff of the platform provider: ``platform/admin``, or the broker's generic ``admin`` scope
+# (the embedded deployment's operator role).
+ADMIN_SCOPES = ("platform/admin", "admin")
 PREFIX = "/platform"
 
 
@@ -142,7 +144,7 @@ def admin_blueprint(service: PlatformService) -> Blueprint:
     @bp.before_request
     def _authenticate() -> None:
         p = app_context().authenticator.authenticate(request.headers.get("Authorization"))
-        p.require_scope(ADMIN_SCOPE)
+        p.require_scope(*ADMIN_SCOPES)
         request.environ["genomseq.platform.principal"] = p
 
     @bp.errorhandler(GenomseqError)

@@ -159,6 +159,13 @@ class Tx:
             raise Conflict(f"participant {p.participant_id} is already registered")
         self.conn.execute(participant_t.insert().values(**_participant_row(p)))
 
+    def participant_exists(self, participant_id: str) -> bool:
+        """True if the id is registered."""
+        q = sa.select(participant_t.c.participant_id).where(
+            participant_t.c.participant_id == participant_id
+        )
+        return self.conn.execute(q).first() is not None
+
     def update_participant(self, p: Participant) -> None:
         """Write status, client and timestamps of a participant."""
         self.conn.execute(
