@@ -44,25 +44,52 @@ def ok(resp: Any, status: int = 200) -> Any:
 @pytest.fixture()
 def datasets(client: FlaskClient) -> None:
     """A GRZ custodian and three datasets with different data-use terms."""
-    ok(client.post("/platform/participants", json={
-        "participant_id": "GRZK00001", "kind": "genome-data-center", "name": "GRZ Test",
-        "create_client": False}), 201)
+    ok(
+        client.post(
+            "/platform/participants",
+            json={
+                "participant_id": "GRZK00001",
+                "kind": "genome-data-center",
+                "name": "GRZ Test",
+                "create_client": False,
+            },
+        ),
+        201,
+    )
     for ds, codes in (("ds-hmb", ["HMB", "IRB"]), ("ds-rs", ["GRU", "RS"]), ("ds-poa", ["POA"])):
-        ok(client.post("/platform/datasets", json={
-            "dataset_id": ds, "title": f"Dataset {ds}", "custodian_id": "GRZK00001",
-            "data_categories": ["variant-calls", "clinical"], "data_use": {"codes": codes}}), 201)
+        ok(
+            client.post(
+                "/platform/datasets",
+                json={
+                    "dataset_id": ds,
+                    "title": f"Dataset {ds}",
+                    "custodian_id": "GRZK00001",
+                    "data_categories": ["variant-calls", "clinical"],
+                    "data_use": {"codes": codes},
+                },
+            ),
+            201,
+        )
 
 
 def run_to_active(client: FlaskClient, subjects: list[str], **changes: Any) -> str:
     """Create, submit, review, approve (confirming ds-rs) and activate; returns the id."""
-    app_id = ok(client.post("/platform/applications",
-                            json=application_body(subjects, **changes)), 201)["application_id"]
+    app_id = ok(
+        client.post("/platform/applications", json=application_body(subjects, **changes)), 201
+    )["application_id"]
     ok(client.post(f"/platform/applications/{app_id}/submit"))
     ok(client.post(f"/platform/applications/{app_id}/review"))
-    ok(client.post(f"/platform/applications/{app_id}/opinions",
-                   json={"reviewer": "committee-1", "recommendation": "approve"}))
-    ok(client.post(f"/platform/applications/{app_id}/approve",
-                   json={"reasons": "Scientifically sound; purpose matches.",
-                         "confirm": ["ds-rs"]}))
+    ok(
+        client.post(
+            f"/platform/applications/{app_id}/opinions",
+            json={"reviewer": "committee-1", "recommendation": "approve"},
+        )
+    )
+    ok(
+        client.post(
+            f"/platform/applications/{app_id}/approve",
+            json={"reasons": "Scientifically sound; purpose matches.", "confirm": ["ds-rs"]},
+        )
+    )
     ok(client.post(f"/platform/applications/{app_id}/activate"))
     return app_id  # type: ignore[no-any-return]

@@ -106,8 +106,9 @@ def test_happy_path_events() -> None:
     later = datetime(2027, 10, 1, tzinfo=UTC)
     app, ev = wf.expire(app, actor="system", at=later)
     assert app.state is State.EXPIRED and app.ended_at == later
-    app, _ = wf.report_result(app, title="Second", reference="doi:10.1/y", year=2027, actor="s",
-                              at=later)
+    app, _ = wf.report_result(
+        app, title="Second", reference="doi:10.1/y", year=2027, actor="s", at=later
+    )
     assert len(app.publications) == 2
 
 
@@ -151,7 +152,9 @@ def _in_state(state: State) -> Application:
         State.APPROVED: approved,
         State.ACTIVE: active,
         State.REJECTED: lambda: wf.reject(under_review(), reasons="no", actor="c", at=T0)[0],
-        State.EXPIRED: lambda: wf.expire(active(), actor="s", at=datetime(2028, 1, 1, tzinfo=UTC))[0],
+        State.EXPIRED: lambda: wf.expire(active(), actor="s", at=datetime(2028, 1, 1, tzinfo=UTC))[
+            0
+        ],
         State.REVOKED: lambda: wf.revoke(active(), reasons="r", actor="s", at=T0)[0],
         State.WITHDRAWN: lambda: wf.withdraw(draft(), actor="s", at=T0)[0],
     }
@@ -215,8 +218,9 @@ def test_approval_grants_only_matching_or_confirmed() -> None:
     assert by_id["ds-rs"].outcome is Outcome.NEEDS_REVIEW and not by_id["ds-rs"].granted
     assert by_id["ds-poa"].outcome is Outcome.NO_MATCH and not by_id["ds-poa"].granted
     assert by_id["ds-unknown"].outcome is Outcome.NO_MATCH
-    confirmed, _ = wf.approve(app, terms=TERMS, reasons="ok", actor="chair", at=T0,
-                              confirm=["ds-rs"])
+    confirmed, _ = wf.approve(
+        app, terms=TERMS, reasons="ok", actor="chair", at=T0, confirm=["ds-rs"]
+    )
     rs = next(d for d in confirmed.dataset_decisions if d.dataset_id == "ds-rs")
     assert rs.granted and rs.confirmed_by == "chair"
     with pytest.raises(InvalidInput, match="cannot confirm"):
@@ -235,13 +239,20 @@ def test_nothing_to_grant_refuses_approval() -> None:
 def test_approved_period_within_requested() -> None:
     app = under_review()
     with pytest.raises(InvalidInput, match="within"):
-        wf.approve(app, terms=TERMS, reasons="x", actor="c", at=T0,
-                   valid_until=date(2028, 1, 1))
+        wf.approve(app, terms=TERMS, reasons="x", actor="c", at=T0, valid_until=date(2028, 1, 1))
     with pytest.raises(InvalidInput, match="after"):
-        wf.approve(app, terms=TERMS, reasons="x", actor="c", at=T0,
-                   valid_from=date(2026, 6, 1), valid_until=date(2026, 5, 1))
-    new, _ = wf.approve(app, terms=TERMS, reasons="x", actor="c", at=T0,
-                        valid_until=date(2026, 9, 30))
+        wf.approve(
+            app,
+            terms=TERMS,
+            reasons="x",
+            actor="c",
+            at=T0,
+            valid_from=date(2026, 6, 1),
+            valid_until=date(2026, 5, 1),
+        )
+    new, _ = wf.approve(
+        app, terms=TERMS, reasons="x", actor="c", at=T0, valid_until=date(2026, 9, 30)
+    )
     assert new.valid_until == date(2026, 9, 30)
 
 
@@ -267,10 +278,20 @@ def test_extension_rules() -> None:
 
 def test_new_application_validation() -> None:
     base = dict(
-        applicant_subject="s", applicant_name="n", institution="i", project_title="t",
-        project_summary="s", purpose=ResearchPurpose("HMB"), datasets=("ds-hmb",),
-        data_categories=("clinical",), access_level="aggregated", authorized_users=USERS,
-        requested_from=date(2026, 1, 1), requested_until=date(2026, 12, 31), actor="a", at=T0,
+        applicant_subject="s",
+        applicant_name="n",
+        institution="i",
+        project_title="t",
+        project_summary="s",
+        purpose=ResearchPurpose("HMB"),
+        datasets=("ds-hmb",),
+        data_categories=("clinical",),
+        access_level="aggregated",
+        authorized_users=USERS,
+        requested_from=date(2026, 1, 1),
+        requested_until=date(2026, 12, 31),
+        actor="a",
+        at=T0,
     )
     bad: list[tuple[dict[str, object], str]] = [
         ({"datasets": ()}, "at least one dataset"),
@@ -321,11 +342,17 @@ def test_codec_round_trip() -> None:
 
 def test_codec_input_refusals() -> None:
     good = {
-        "applicant_subject": "s", "applicant_name": "n", "institution": "i",
-        "project_title": "t", "project_summary": "s", "purpose": "HMB",
-        "datasets": ["ds-hmb"], "data_categories": ["clinical"],
+        "applicant_subject": "s",
+        "applicant_name": "n",
+        "institution": "i",
+        "project_title": "t",
+        "project_summary": "s",
+        "purpose": "HMB",
+        "datasets": ["ds-hmb"],
+        "data_categories": ["clinical"],
         "authorized_users": [{"subject": "u", "name": "U"}],
-        "requested_from": "2026-01-01", "requested_until": "2026-06-30",
+        "requested_from": "2026-01-01",
+        "requested_until": "2026-06-30",
     }
     app, _ = new_application_from_dict(good, application_id="DAA-X", actor="a", at=T0)
     assert app.authorized_users[0].institution == "i"

@@ -63,7 +63,8 @@ def test_status_changes() -> None:
     assert p.status is ParticipantStatus.APPROVED and first.from_status is None
     s, change = change_status(p, "suspended", actor="a", at=T, reason="audit finding")
     assert (change.from_status, change.to_status) == (
-        ParticipantStatus.APPROVED, ParticipantStatus.SUSPENDED
+        ParticipantStatus.APPROVED,
+        ParticipantStatus.SUSPENDED,
     )
     back, _ = change_status(s, "approved", actor="a", at=T, reason="fixed")
     assert back.status is ParticipantStatus.APPROVED

@@ -25,9 +25,15 @@ def test_participant_with_private_key_jwt_client(client: FlaskClient, ctx: AppCo
     from joserfc.jwk import ECKey
 
     key = ECKey.generate_key("P-256", parameters={"kid": "kdk-1"})
-    resp = client.post("/platform/participants", json={
-        "participant_id": "KDKK00001", "kind": "clinical-data-node", "name": "KDK Heidelberg",
-        "jwks": {"keys": [key.as_dict(private=False)]}})
+    resp = client.post(
+        "/platform/participants",
+        json={
+            "participant_id": "KDKK00001",
+            "kind": "clinical-data-node",
+            "name": "KDK Heidelberg",
+            "jwks": {"keys": [key.as_dict(private=False)]},
+        },
+    )
     body = ok(resp, 201)
     assert resp.headers["Location"] == "/platform/participants/KDKK00001"
     assert body["status"] == "approved"
@@ -38,34 +44,80 @@ def test_participant_with_private_key_jwt_client(client: FlaskClient, ctx: AppCo
     assert registered.token_endpoint_auth_method == "private_key_jwt"
     assert registered.role == "clinical-data-node"
 
-    suspended = ok(client.post("/platform/participants/KDKK00001/status",
-                               json={"status": "suspended", "reason": "security audit"}))
+    suspended = ok(
+        client.post(
+            "/platform/participants/KDKK00001/status",
+            json={"status": "suspended", "reason": "security audit"},
+        )
+    )
     assert suspended["status"] == "suspended"
     assert registry.get(client_id).status == "suspended"
-    ok(client.post("/platform/participants/KDKK00001/status",
-                   json={"status": "revoked", "reason": "left the programme"}))
+    ok(
+        client.post(
+            "/platform/participants/KDKK00001/status",
+            json={"status": "revoked", "reason": "left the programme"},
+        )
+    )
     assert registry.get(client_id).status == "revoked"
-    problem(client.post("/platform/participants/KDKK00001/status",
-                        json={"status": "approved", "reason": "again"}), 409,
-            "illegal-status-change")
+    problem(
+        client.post(
+            "/platform/participants/KDKK00001/status",
+            json={"status": "approved", "reason": "again"},
+        ),
+        409,
+        "illegal-status-change",
+    )
     history = ok(client.get("/platform/participants/KDKK00001"))["history"]
     assert [(h["from"], h["to"]) for h in history] == [
-        (None, "approved"), ("approved", "suspended"), ("suspended", "revoked")]
-    problem(client.post("/platform/participants", json={
-        "participant_id": "KDKK00001", "kind": "clinical-data-node", "name": "again"}),
-        409, "conflict")
+        (None, "approved"),
+        ("approved", "suspended"),
+        ("suspended", "revoked"),
+    ]
+    problem(
+        client.post(
+            "/platform/participants",
+            json={"participant_id": "KDKK00001", "kind": "clinical-data-node", "name": "again"},
+        ),
+        409,
+        "conflict",
+    )
 
 
 def test_participant_refusals(client: FlaskClient) -> None:
-    problem(client.post("/platform/participants", json={
-        "participant_id": "KDK1", "kind": "clinical-data-node", "name": "x"}), 400, "invalid")
-    problem(client.post("/platform/participants", json={
-        "participant_id": "260530104", "kind": "hospital", "name": "x"}), 400, "invalid")
-    problem(client.post("/platform/participants", json={
-        "participant_id": "260530103", "kind": "hospital", "name": "x",
-        "jwks": {"keys": [{"kty": "EC", "d": "secret"}]}}), 400, "invalid")
-    problem(client.post("/platform/participants", data="x", content_type="text/plain"), 415,
-            "unsupported-media-type")
+    problem(
+        client.post(
+            "/platform/participants",
+            json={"participant_id": "KDK1", "kind": "clinical-data-node", "name": "x"},
+        ),
+        400,
+        "invalid",
+    )
+    problem(
+        client.post(
+            "/platform/participants",
+            json={"participant_id": "260530104", "kind": "hospital", "name": "x"},
+        ),
+        400,
+        "invalid",
+    )
+    problem(
+        client.post(
+            "/platform/participants",
+            json={
+                "participant_id": "260530103",
+                "kind": "hospital",
+                "name": "x",
+                "jwks": {"keys": [{"kty": "EC", "d": "secret"}]},
+            },
+        ),
+        400,
+        "invalid",
+    )
+    problem(
+        client.post("/platform/participants", data="x", content_type="text/plain"),
+        415,
+        "unsupported-media-type",
+    )
     problem(client.get("/platform/participants/KDKX00001"), 404, "not-found")
     problem(client.get("/platform/no-such-thing"), 404, "not-found")
     problem(client.delete("/platform/participants"), 405, "method-not-allowed")
@@ -73,19 +125,38 @@ def test_participant_refusals(client: FlaskClient) -> None:
 
 
 def test_hospital_client_secret(client: FlaskClient) -> None:
-    body = ok(client.post("/platform/participants", json={
-        "participant_id": "260530103", "kind": "hospital", "name": "Klinikum"}), 201)
+    body = ok(
+        client.post(
+            "/platform/participants",
+            json={"participant_id": "260530103", "kind": "hospital", "name": "Klinikum"},
+        ),
+        201,
+    )
     assert body["credentials"]["client_secret"]
-    assert client.post("/platform/participants", json={
-        "participant_id": "260530103", "kind": "hospital", "name": "Klinikum"}).status_code == 409
+    assert (
+        client.post(
+            "/platform/participants",
+            json={"participant_id": "260530103", "kind": "hospital", "name": "Klinikum"},
+        ).status_code
+        == 409
+    )
 
 
 def test_full_workflow_grants_and_history(
     client: FlaskClient, ctx: AppContext, datasets: None
 ) -> None:
-    user = ok(client.post("/platform/users", json={
-        "username": "ada", "password": "a long enough password", "affiliation":
-        "faculty@uni-heidelberg.de", "researcher_status": "bona-fide"}), 201)
+    user = ok(
+        client.post(
+            "/platform/users",
+            json={
+                "username": "ada",
+                "password": "a long enough password",
+                "affiliation": "faculty@uni-heidelberg.de",
+                "researcher_status": "bona-fide",
+            },
+        ),
+        201,
+    )
     subjects = [user["subject"], "sub-bob"]
     app_id = run_to_active(client, subjects)
     app = ok(client.get(f"/platform/applications/{app_id}"))
@@ -105,7 +176,13 @@ def test_full_workflow_grants_and_history(
 
     events = ok(client.get(f"/platform/applications/{app_id}/events"))["events"]
     assert [e["action"] for e in events] == [
-        "create", "submit", "start_review", "record_opinion", "approve", "activate"]
+        "create",
+        "submit",
+        "start_review",
+        "record_opinion",
+        "approve",
+        "activate",
+    ]
     audit = ctx.get(AuditLog)
     names = [e.event for e in audit.entries(limit=1000)]
     for action in ("create", "submit", "start_review", "record_opinion", "approve", "activate"):
@@ -114,8 +191,12 @@ def test_full_workflow_grants_and_history(
 
     # Extension moves the end of every grant.
     new_until = (TODAY + timedelta(days=400)).isoformat()
-    ok(client.post(f"/platform/applications/{app_id}/extend",
-                   json={"valid_until": new_until, "reason": "recruitment slower"}))
+    ok(
+        client.post(
+            f"/platform/applications/{app_id}/extend",
+            json={"valid_until": new_until, "reason": "recruitment slower"},
+        )
+    )
     later = now + timedelta(days=300)
     assert len(directory.active_grants(subjects[1], later)) == 2
 
@@ -123,23 +204,40 @@ def test_full_workflow_grants_and_history(
     g = next(x for x in grants if x["subject"] == subjects[1] and x["dataset_id"] == "ds-rs")
     ok(client.post(f"/platform/grants/{g['grant_id']}/revoke", json={"reason": "left the lab"}))
     assert {x.dataset_id for x in directory.active_grants(subjects[1], datetime.now(UTC))} == {
-        "ds-hmb"}
-    problem(client.post(f"/platform/grants/{g['grant_id']}/revoke", json={"reason": "x"}),
-            409, "conflict")
+        "ds-hmb"
+    }
+    problem(
+        client.post(f"/platform/grants/{g['grant_id']}/revoke", json={"reason": "x"}),
+        409,
+        "conflict",
+    )
 
     # Revoking the application ends every grant now.
     ok(client.post(f"/platform/applications/{app_id}/revoke", json={"reasons": "misuse"}))
     assert directory.active_grants(subjects[0], datetime.now(UTC)) == []
-    ok(client.post(f"/platform/applications/{app_id}/results", json={
-        "title": "Partial results", "reference": "https://doi.org/10.1000/xyz", "year": TODAY.year}))
+    ok(
+        client.post(
+            f"/platform/applications/{app_id}/results",
+            json={
+                "title": "Partial results",
+                "reference": "https://doi.org/10.1000/xyz",
+                "year": TODAY.year,
+            },
+        )
+    )
 
 
 def test_illegal_transitions_are_409(client: FlaskClient, datasets: None) -> None:
-    app_id = ok(client.post("/platform/applications",
-                            json=application_body(["sub-a"])), 201)["application_id"]
+    app_id = ok(client.post("/platform/applications", json=application_body(["sub-a"])), 201)[
+        "application_id"
+    ]
     for action, body in [
-        ("review", None), ("approve", {"reasons": "x"}), ("reject", {"reasons": "x"}),
-        ("activate", None), ("expire", None), ("revoke", {"reasons": "x"}),
+        ("review", None),
+        ("approve", {"reasons": "x"}),
+        ("reject", {"reasons": "x"}),
+        ("activate", None),
+        ("expire", None),
+        ("revoke", {"reasons": "x"}),
         ("extend", {"valid_until": "2030-01-01", "reason": "x"}),
         ("results", {"title": "t", "reference": "r", "year": 2026}),
         ("opinions", {"recommendation": "approve"}),
@@ -149,13 +247,25 @@ def test_illegal_transitions_are_409(client: FlaskClient, datasets: None) -> Non
     ok(client.post(f"/platform/applications/{app_id}/submit"))
     problem(client.post(f"/platform/applications/{app_id}/submit"), 409, "illegal-transition")
     ok(client.post(f"/platform/applications/{app_id}/review"))
-    problem(client.post(f"/platform/applications/{app_id}/approve", json={"reasons": "x"}),
-            409, "conflict")  # no committee opinion yet
-    problem(client.post(f"/platform/applications/{app_id}/opinions",
-                        json={"reviewer": "sub-a", "recommendation": "approve"}),
-            409, "conflict-of-interest")
-    ok(client.post(f"/platform/applications/{app_id}/opinions",
-                   json={"reviewer": "c1", "recommendation": "reject"}))
+    problem(
+        client.post(f"/platform/applications/{app_id}/approve", json={"reasons": "x"}),
+        409,
+        "conflict",
+    )  # no committee opinion yet
+    problem(
+        client.post(
+            f"/platform/applications/{app_id}/opinions",
+            json={"reviewer": "sub-a", "recommendation": "approve"},
+        ),
+        409,
+        "conflict-of-interest",
+    )
+    ok(
+        client.post(
+            f"/platform/applications/{app_id}/opinions",
+            json={"reviewer": "c1", "recommendation": "reject"},
+        )
+    )
     problem(client.post(f"/platform/applications/{app_id}/approve", json={}), 400, "invalid")
     ok(client.post(f"/platform/applications/{app_id}/reject", json={"reasons": "no ethics"}))
     problem(client.post(f"/platform/applications/{app_id}/withdraw"), 409, "illegal-transition")
@@ -168,23 +278,47 @@ def test_nothing_to_grant(client: FlaskClient, datasets: None) -> None:
     assert duo["ds-poa"]["outcome"] == "no_match" and duo["ds-rs"]["outcome"] == "needs_review"
     for step in ("submit", "review"):
         ok(client.post(f"/platform/applications/{app_id}/{step}"))
-    ok(client.post(f"/platform/applications/{app_id}/opinions",
-                   json={"reviewer": "c1", "recommendation": "approve"}))
-    problem(client.post(f"/platform/applications/{app_id}/approve", json={"reasons": "ok"}),
-            409, "nothing-to-grant")
-    problem(client.post(f"/platform/applications/{app_id}/approve",
-                        json={"reasons": "ok", "confirm": ["ds-poa"]}), 400, "invalid")
+    ok(
+        client.post(
+            f"/platform/applications/{app_id}/opinions",
+            json={"reviewer": "c1", "recommendation": "approve"},
+        )
+    )
+    problem(
+        client.post(f"/platform/applications/{app_id}/approve", json={"reasons": "ok"}),
+        409,
+        "nothing-to-grant",
+    )
+    problem(
+        client.post(
+            f"/platform/applications/{app_id}/approve",
+            json={"reasons": "ok", "confirm": ["ds-poa"]},
+        ),
+        400,
+        "invalid",
+    )
     assert ok(client.get(f"/platform/grants?application_id={app_id}"))["grants"] == []
 
 
 def test_application_input_refusals(client: FlaskClient, datasets: None) -> None:
-    problem(client.post("/platform/applications", json=application_body(
-        ["s"], purpose={"category": "XYZ"})), 400, "invalid")
-    problem(client.post("/platform/applications", json=application_body(
-        ["s"], requested_until="2020-01-01")), 400, "invalid")
+    problem(
+        client.post(
+            "/platform/applications", json=application_body(["s"], purpose={"category": "XYZ"})
+        ),
+        400,
+        "invalid",
+    )
+    problem(
+        client.post(
+            "/platform/applications", json=application_body(["s"], requested_until="2020-01-01")
+        ),
+        400,
+        "invalid",
+    )
     problem(client.post("/platform/applications", json=[1]), 400, "invalid")
-    app_id = ok(client.post("/platform/applications", json=application_body(
-        ["s"], ethics_vote="")), 201)["application_id"]
+    app_id = ok(
+        client.post("/platform/applications", json=application_body(["s"], ethics_vote="")), 201
+    )["application_id"]
     problem(client.post(f"/platform/applications/{app_id}/submit"), 422, "processing")
     problem(client.get("/platform/applications/DAA-0000-NOPE"), 404, "not-found")
     problem(client.get("/platform/applications?state=bogus"), 400, "invalid")
