@@ -23,9 +23,13 @@ from config.wiring import Component
 from platform_provider.core.codec import application_to_dict
 from platform_provider.core.meldebestaetigung import Meldebestaetigung
 from platform_provider.http import api, register
-from platform_provider.ports import GrantDirectory
+from platform_provider.ports import GrantDirectory, ParticipantDirectory
 from platform_provider.service import PlatformService
-from platform_provider.storage.sql import SqlGrantDirectory, SqlPlatformStore
+from platform_provider.storage.sql import (
+    SqlGrantDirectory,
+    SqlParticipantDirectory,
+    SqlPlatformStore,
+)
 
 MIGRATIONS = (MigrationSet("platform", "platform_provider.storage.migrations"),)
 REGISTER_KEY = ("platform", "ec-p256")
@@ -61,6 +65,7 @@ def wire(app: Flask, ctx: AppContext) -> None:
     service = build_service(ctx)
     ctx.provide(PlatformService, service)
     ctx.provide(GrantDirectory, SqlGrantDirectory(ctx.engine))  # type: ignore[type-abstract]
+    ctx.provide(ParticipantDirectory, SqlParticipantDirectory(ctx.engine))  # type: ignore[type-abstract]
 
     def key() -> SigningKey:
         return ctx.keys.signing_key(*REGISTER_KEY)  # type: ignore[arg-type]

@@ -538,6 +538,26 @@ class SqlPlatformStore:
             yield Tx(conn)
 
 
+class SqlParticipantDirectory:
+    """ParticipantDirectory over the participant table (no cache)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def is_approved(self, participant_id: str, kind: str | None = None) -> bool:
+        """True if the participant is registered, approved and (if given) of this kind."""
+        q = sa.select(participant_t.c.status, participant_t.c.kind).where(
+            participant_t.c.participant_id == participant_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return (
+            row is not None
+            and row.status == ParticipantStatus.APPROVED.value
+            and (kind is None or row.kind == kind)
+        )
+
+
 class SqlGrantDirectory:
     """GrantDirectory over the grant table: one indexed query per call, no cache."""
 
