@@ -312,7 +312,7 @@ class Tx:
         public_only: bool = False,
     ) -> tuple[list[Application], int]:
         """Applications matching the filters (newest submission first) and the total count."""
-        where = []
+        where: list[sa.ColumnElement[bool]] = []
         if states:
             where.append(application_t.c.state.in_(states))
         if public_only:
@@ -464,7 +464,7 @@ def _participant(r: Any) -> Participant:
         r["name"],
         ParticipantStatus(r["status"]),
         r["client_id"],
-        from_micros(r["created_at"]),
+        from_micros(r["created_at"]),  # type: ignore[arg-type]
         from_micros(r["updated_at"]),  # type: ignore[arg-type]
     )
 
