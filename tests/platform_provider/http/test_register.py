@@ -213,3 +213,22 @@ def test_register_refusals(client: FlaskClient) -> None:
     assert client.get("/register/nope").status_code == 404
     resp = client.post("/register")
     assert resp.status_code == 405 and resp.mimetype == "application/problem+json"
+
+
+def test_pagination_links(
+    client: FlaskClient, entries: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platform_provider.http import register
+
+    monkeypatch.setattr(register, "PAGE_SIZE", 1)
+    first = client.get("/register?q=universit%C3%A4t+charit%C3%A9").get_data(as_text=True)
+    assert "0 Einträge" in first  # words are ANDed
+    page1 = client.get("/register").get_data(as_text=True)
+    assert "offset=1" in page1 and "vorherige Seite" not in page1
+    page2 = client.get("/register?offset=1").get_data(as_text=True)
+    assert "vorherige Seite" in page2 and "nächste Seite" not in page2
+    ids = {entries["active"], entries["rejected"]}
+    shown = {i for i in ids if i in page1} | {i for i in ids if i in page2}
+    assert shown == ids
+    api = client.get("/register/api?offset=1").get_json()
+    assert api["limit"] == 1 and api["total"] == 2 and len(api["entries"]) == 1
