@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from common.errors import Conflict, GenomseqError, InvalidInput, NotFound
+from common.errors import Conflict, GenomseqError, InvalidInput, NotFound, PermissionDenied
 from platform_provider.core import applications as wf
 from platform_provider.core import participants as pr
 from platform_provider.core.applications import Application, TransitionEvent
@@ -33,6 +33,10 @@ class AuditSink(Protocol):
     def append(
         self, event: str, actor: str, details: Mapping[str, Any] | None = None, *, conn: Any = None
     ) -> Any: ...
+
+
+# Role of scientific committee members in the identity provider (UserDirectory roles).
+COMMITTEE_ROLE = "scientific-committee"
 
 
 class ServiceUnavailable(GenomseqError):
@@ -355,13 +359,29 @@ class PlatformService:
     def record_opinion(
         self, application_id: str, *, reviewer: str, recommendation: str, comment: str = ""
     ) -> Application:
-        """A committee member's opinion on an application under review."""
-        return self._transition(
-            application_id,
-            lambda a, tx, now: wf.record_opinion(
+        """A committee member's opinion on an application under review.
+
+        With the broker's user directory wired, the reviewer must be an active account with
+        the ``scientific-committee`` role (deployments without it accept any reviewer id).
+        """
+
+        def step(a: Application, tx: Tx, now: datetime) -> wf.Transition:
+            # The state is checked first (409 for a closed application, whoever asks).
+            if a.state is wf.State.UNDER_REVIEW:
+                self._require_committee_member(reviewer)
+            return wf.record_opinion(
                 a, reviewer=reviewer, recommendation=recommendation, comment=comment, at=now
-            ),
-        )
+            )
+
+        return self._transition(application_id, step)
+
+    def _require_committee_member(self, reviewer: str) -> None:
+        users = self.user_directory()
+        if users is None:
+            return
+        member = users.get(reviewer) if isinstance(reviewer, str) else None
+        if member is None or not member.active or COMMITTEE_ROLE not in member.roles:
+            raise PermissionDenied("the reviewer is not a member of the scientific committee")
 
     def approve(
         self,

@@ -24,7 +24,7 @@ from platform_provider.core.codec import application_to_dict
 from platform_provider.core.meldebestaetigung import Meldebestaetigung
 from platform_provider.http import api, register
 from platform_provider.ports import GrantDirectory, ParticipantDirectory
-from platform_provider.service import PlatformService
+from platform_provider.service import COMMITTEE_ROLE, PlatformService
 from platform_provider.storage.sql import (
     SqlGrantDirectory,
     SqlParticipantDirectory,
@@ -191,9 +191,17 @@ def add_client(name: str, role: str, jwks_file: str | None, scopes: tuple[str, .
 @click.option("--affiliation", default="")
 @click.option("--email", default="")
 @click.option("--bona-fide", is_flag=True, help="Mark as a bona fide researcher.")
+@click.option(
+    "--role", "roles", multiple=True, help="Account role, e.g. scientific-committee (repeatable)."
+)
 @with_appcontext
 def add_user(
-    username: str, password: str | None, affiliation: str, email: str, bona_fide: bool
+    username: str,
+    password: str | None,
+    affiliation: str,
+    email: str,
+    bona_fide: bool,
+    roles: tuple[str, ...],
 ) -> None:
     """Create a researcher account; prints its subject (and a generated password)."""
     generated = password is None
@@ -206,6 +214,7 @@ def add_user(
             affiliation=affiliation,
             email=email,
             researcher_status="bona-fide" if bona_fide else "none",
+            roles=roles,
         )
     )
     out = {"subject": user.subject, "username": user.username}
@@ -488,9 +497,15 @@ def seed_demo(ctx: AppContext) -> list[str]:
         app_id = draft.application_id
         svc.submit(app_id, actor=actor)
         svc.start_review(app_id, actor=actor)
-        svc.record_opinion(
-            app_id, reviewer="demo-committee-member", recommendation="approve", comment="Demo"
-        )
+        reviewer = "demo-committee-member"
+        if svc.user_directory() is not None:
+            reviewer = svc.create_user(
+                "demo-committee-member",
+                secrets.token_urlsafe(16),
+                actor=actor,
+                roles=(COMMITTEE_ROLE,),
+            ).subject
+        svc.record_opinion(app_id, reviewer=reviewer, recommendation="approve", comment="Demo")
         svc.approve(
             app_id,
             reasons="Demo approval: purpose matches the data-use terms.",

@@ -10,7 +10,13 @@ from common.audit import AuditLog
 from config.context import AppContext
 from ga4gh.passport.ports import ClientRegistry
 from platform_provider.ports import GrantDirectory
-from tests.platform_provider.conftest import TODAY, application_body, ok, run_to_active
+from tests.platform_provider.conftest import (
+    TODAY,
+    application_body,
+    committee_member,
+    ok,
+    run_to_active,
+)
 
 
 def problem(resp: object, status: int, code: str) -> dict[str, object]:
@@ -228,7 +234,8 @@ def test_full_workflow_grants_and_history(
 
 
 def test_illegal_transitions_are_409(client: FlaskClient, datasets: None) -> None:
-    app_id = ok(client.post("/platform/applications", json=application_body(["sub-a"])), 201)[
+    member = committee_member(client, "c-a")  # also the applicant: conflict of interest
+    app_id = ok(client.post("/platform/applications", json=application_body([member])), 201)[
         "application_id"
     ]
     for action, body in [
@@ -255,7 +262,7 @@ def test_illegal_transitions_are_409(client: FlaskClient, datasets: None) -> Non
     problem(
         client.post(
             f"/platform/applications/{app_id}/opinions",
-            json={"reviewer": "sub-a", "recommendation": "approve"},
+            json={"reviewer": member, "recommendation": "approve"},
         ),
         409,
         "conflict-of-interest",
@@ -263,7 +270,7 @@ def test_illegal_transitions_are_409(client: FlaskClient, datasets: None) -> Non
     ok(
         client.post(
             f"/platform/applications/{app_id}/opinions",
-            json={"reviewer": "c1", "recommendation": "reject"},
+            json={"reviewer": committee_member(client, "c1"), "recommendation": "reject"},
         )
     )
     problem(client.post(f"/platform/applications/{app_id}/approve", json={}), 400, "invalid")
@@ -281,7 +288,7 @@ def test_nothing_to_grant(client: FlaskClient, datasets: None) -> None:
     ok(
         client.post(
             f"/platform/applications/{app_id}/opinions",
-            json={"reviewer": "c1", "recommendation": "approve"},
+            json={"reviewer": committee_member(client, "c1"), "recommendation": "approve"},
         )
     )
     problem(
@@ -342,3 +349,25 @@ def test_expiry(client: FlaskClient, ctx: AppContext, datasets: None) -> None:
     finally:
         service.clock = original
     assert ok(client.get(f"/platform/applications/{app_id}"))["state"] == "expired"
+
+
+def test_only_committee_members_review(client: FlaskClient, datasets: None) -> None:
+    app_id = ok(client.post("/platform/applications", json=application_body(["sub-a"])), 201)[
+        "application_id"
+    ]
+    for step in ("submit", "review"):
+        ok(client.post(f"/platform/applications/{app_id}/{step}"))
+    outsider = ok(
+        client.post("/platform/users", json={"username": "eve", "password": "eve password 123"}),
+        201,
+    )["subject"]
+    for reviewer in (outsider, "no-such-account"):
+        problem(
+            client.post(
+                f"/platform/applications/{app_id}/opinions",
+                json={"reviewer": reviewer, "recommendation": "approve"},
+            ),
+            403,
+            "forbidden",
+        )
+    assert ok(client.get(f"/platform/applications/{app_id}"))["opinions"] == []

@@ -13,7 +13,12 @@ from joserfc.jwk import KeySet
 
 from config.context import AppContext
 from platform_provider.core.register import canonical_json
-from tests.platform_provider.conftest import application_body, ok, run_to_active
+from tests.platform_provider.conftest import (
+    application_body,
+    committee_member,
+    ok,
+    run_to_active,
+)
 
 PERSONAL = (
     "Dr. Ada Lovelace",
@@ -58,7 +63,7 @@ def entries(client: FlaskClient, datasets: None) -> dict[str, str]:
     ok(
         client.post(
             f"/platform/applications/{rejected}/opinions",
-            json={"reviewer": "committee-1", "recommendation": "reject"},
+            json={"reviewer": committee_member(client), "recommendation": "reject"},
         )
     )
     ok(
@@ -74,7 +79,12 @@ def entries(client: FlaskClient, datasets: None) -> dict[str, str]:
         ),
         201,
     )["application_id"]
-    return {"active": active, "rejected": rejected, "draft": draft}
+    return {
+        "active": active,
+        "rejected": rejected,
+        "draft": draft,
+        "committee": committee_member(client),
+    }
 
 
 def test_html_page_lists_public_entries(client: FlaskClient, entries: dict[str, str]) -> None:
@@ -90,7 +100,7 @@ def test_html_page_lists_public_entries(client: FlaskClient, entries: dict[str, 
     assert "Universität Heidelberg" in html and "Charité Berlin" in html
     assert "Recurrent variants" in html and "https://doi.org/10.1000/abc" in html
     assert "Sample size too small" in html
-    for personal in PERSONAL:
+    for personal in (*PERSONAL, entries["committee"]):
         assert personal not in html
 
 
@@ -148,7 +158,7 @@ def test_json_entry_content(client: FlaskClient, entries: dict[str, str]) -> Non
     assert e["results"][0]["reference"] == "https://doi.org/10.1000/abc"
     assert e["dates"]["submitted"] and e["dates"]["decided"] and e["dates"]["activated"]
     text = json.dumps(body, ensure_ascii=False)
-    for personal in PERSONAL:
+    for personal in (*PERSONAL, entries["committee"]):
         assert personal not in text
     rejected = ok(client.get(f"/register/api/{entries['rejected']}"))["entry"]
     assert rejected["decision"] == "rejected"
