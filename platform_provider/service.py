@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from common.errors import Conflict, GenomseqError, InvalidInput, NotFound, PermissionDenied
+from common.errors import (
+    Conflict,
+    GenomseqError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unprocessable,
+)
 from platform_provider.core import applications as wf
 from platform_provider.core import participants as pr
 from platform_provider.core.applications import Application, TransitionEvent
@@ -345,10 +352,27 @@ class PlatformService:
             )
 
     def submit(self, application_id: str, *, actor: str) -> Application:
-        """draft -> submitted."""
-        return self._transition(
-            application_id, lambda a, tx, now: wf.submit(a, actor=actor, at=now)
-        )
+        """draft -> submitted; applicant and authorized users must have accounts by then."""
+
+        def step(a: Application, tx: Tx, now: datetime) -> wf.Transition:
+            result = wf.submit(a, actor=actor, at=now)
+            self._require_accounts(a)
+            return result
+
+        return self._transition(application_id, step)
+
+    def _require_accounts(self, app: Application) -> None:
+        # Grants are keyed by the account's ``sub``: a subject without an account would make
+        # a grant nobody can use, so the mistake is caught before review.
+        users = self.user_directory()
+        if users is None:
+            return
+        if users.get(app.applicant_subject) is None:
+            raise Unprocessable("the applicant has no account at the identity provider")
+        for i, user in enumerate(app.authorized_users, start=1):
+            account = users.get(user.subject)
+            if account is None or not account.active:
+                raise Unprocessable(f"authorized user {i} has no active account")
 
     def start_review(self, application_id: str, *, actor: str) -> Application:
         """submitted -> under_review."""

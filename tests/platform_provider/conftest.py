@@ -72,6 +72,19 @@ def datasets(client: FlaskClient) -> None:
         )
 
 
+def accounts(client: FlaskClient, *usernames: str) -> list[str]:
+    """Subjects of new researcher accounts (grants are keyed by account ``sub``)."""
+    return [
+        ok(
+            client.post(
+                "/platform/users", json={"username": u, "password": "researcher password 1"}
+            ),
+            201,
+        )["subject"]
+        for u in usernames
+    ]
+
+
 def committee_member(client: FlaskClient, username: str = "committee-1") -> str:
     """Subject of a scientific committee member account (created on first use)."""
     resp = client.post(
