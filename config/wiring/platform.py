@@ -418,11 +418,13 @@ DEMO_DATASET = "demo-cohort-wgs"
 
 def seed_demo(ctx: AppContext) -> list[str]:
     """One researcher with an approved, active application on a demo dataset."""
-    from config.app import create_app
+    owned: AppContext | None = None
+    svc = ctx.find(PlatformService)
+    if svc is None:  # a bare context (no wiring): build the app to get the services
+        from config.app import create_app
 
-    app = create_app(ctx.settings)
-    actx = app_context(app)
-    svc = actx.get(PlatformService)
+        owned = app_context(create_app(ctx.settings))
+        svc = owned.get(PlatformService)
     try:
         existing, _ = svc.applications(query="demo-cohort-wgs")
         if existing:
@@ -520,7 +522,9 @@ def seed_demo(ctx: AppContext) -> list[str]:
     except GenomseqError as exc:
         return [f"platform: demo seeding skipped ({exc.message})"]
     finally:
-        actx.engine.dispose()
+        if owned is not None:
+            owned.engine.dispose()
+            owned.trust_center_engine.dispose()
 
 
 COMPONENT = Component(
