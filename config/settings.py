@@ -188,7 +188,7 @@ def load_settings(
 
 
 # GENOMSEQ_* variables that are read by tools, not by Settings.
-_FOREIGN_ENV = frozenset({"GENOMSEQ_TEST_DATABASE_URL", "GENOMSEQ_PYTHON"})
+_FOREIGN_ENV = frozenset({"GENOMSEQ_TEST_DATABASE_URL", "GENOMSEQ_PYTHON", "GENOMSEQ_TEST_WORKERS"})
 
 
 def _build(

@@ -189,6 +189,11 @@ class FhirService:
         resource.pop("id", None)  # the server assigns ids on create
         self.prepare([resource])
         criteria = parse_criteria(if_none_exist) if if_none_exist is not None else None
+        if criteria is None:
+            # Serialise before the transaction: nothing here depends on the database.
+            write = self._new_version(dict(resource), res_type, self.new_id(), None, "POST")
+            self.repo.atomic(lambda uow: uow.write([write]))
+            return WriteResult(write.stored(), 201)
 
         def work(uow: FhirUnitOfWork) -> WriteResult:
             if criteria is not None:
