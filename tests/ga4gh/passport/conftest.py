@@ -165,7 +165,9 @@ class World:
                 "password": PASSWORD}
         return self.http.post("/passport/authorize", data=form), verifier
 
-    def code_flow(self, client: ClientCredentials, scope: str = "openid user/*.rs ga4gh_passport_v1") -> dict[str, Any]:
+    def code_flow(
+        self, client: ClientCredentials, scope: str = "openid user/*.rs ga4gh_passport_v1"
+    ) -> dict[str, Any]:
         resp, verifier = self.authorize(client.client_id, scope=scope)
         assert resp.status_code == 302, resp.text
         code = query(resp)["code"]
