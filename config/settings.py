@@ -94,6 +94,11 @@ class PlatformSettings:
     """Platform provider: participants, data-access applications, register."""
 
     name: str = "Plattformträger Modellvorhaben Genomsequenzierung"
+    # Show authorized users' names in the public application register (default: institutions
+    # and count only; enable if your legal reading of § 64e Abs. 9 SGB V requires names).
+    register_show_user_names: bool = False
+    # Committee opinions that must be recorded before an application can be approved.
+    min_review_opinions: int = 1
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ class Grant:
     valid_from: datetime
     valid_until: datetime
     revoked_at: datetime | None = None
+    # "individual" (record-level data) or "aggregated" (counts and statistics only).
+    access_level: str = "individual"
 
     def is_active(self, at: datetime) -> bool:
         """True if the grant is in force at ``at`` (timezone-aware UTC)."""
