@@ -72,7 +72,7 @@ class FakeConsent:
     allowed: dict[str, set[str]] = field(default_factory=dict)
     calls: int = 0
 
-    def allows(self, patient: str, purpose: str, at: datetime) -> bool:
+    def allows(self, domain: str | None, patient: str, purpose: str, at: datetime) -> bool:
         self.calls += 1
         return purpose in self.allowed.get(patient, set())
 

@@ -20,6 +20,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
+from common.audit import AuditLog
 from ga4gh.passport.core import clearinghouse as clearinghouse_module
 from ga4gh.passport.core.jose import InvalidToken
 from ga4gh.passport.core.visas import (
@@ -762,10 +763,56 @@ def test_consent_withdrawn(world: World) -> None:
 
 def test_consent_unavailable_fails_closed(world: World) -> None:
     from ga4gh.passport.enforcement import ConsentEvaluator
+    from trust_center.ports import ConsentService
+
+    ready(world)
+    saved = world.ctx.find(ConsentService)  # type: ignore[type-abstract]
+    world.ctx._services.pop(ConsentEvaluator)
+    world.ctx._services.pop(ConsentService, None)
+    try:
+        assert world.http.get(RESOURCE, headers=bearer(_user_token(world))).status_code == 404
+        entry = world.ctx.get(AuditLog).entries(limit=1000)[-1]
+        assert entry.details["reason"] == "consent-unavailable"
+    finally:
+        if saved is not None:
+            world.ctx.provide(ConsentService, saved)  # type: ignore[type-abstract]
+
+
+def test_trust_center_consent_is_asked_for_research_use(world: World) -> None:
+    from ga4gh.passport.enforcement import ConsentEvaluator
+    from trust_center.core.consent import ConsentDecision, Purpose
+
+    asked: list[tuple[Any, ...]] = []
+
+    class Service:
+        def __init__(self, answer: bool | None) -> None:
+            self.answer = answer
+
+        def may_use(self, domain: str, pseudonym: str, purpose: Any, on: Any) -> Any:
+            asked.append((domain, pseudonym, purpose))
+            if self.answer is None:
+                raise OSError("trust center unreachable")
+            return ConsentDecision(self.answer, "test")
+
+    from ga4gh.passport.enforcement import TrustCenterConsent
+
+    world.ctx._services.pop(ConsentEvaluator)
+    ready(world)
+    token = _user_token(world)
+    for answer, status in ((True, 200), (False, 404), (None, 404)):
+        world.ctx.provide(ConsentEvaluator, TrustCenterConsent(Service(answer), "kdk:KDKXXX001"))  # type: ignore[type-abstract]
+        assert world.http.get(RESOURCE, headers=bearer(token)).status_code == status
+    assert asked[0] == ("kdk:KDKXXX001", "pat-1", Purpose.RESEARCH)
+
+
+def test_real_trust_center_denies_unknown_pseudonym(world: World) -> None:
+    from ga4gh.passport.enforcement import ConsentEvaluator
 
     ready(world)
     world.ctx._services.pop(ConsentEvaluator)
     assert world.http.get(RESOURCE, headers=bearer(_user_token(world))).status_code == 404
+    entry = world.ctx.get(AuditLog).entries(limit=1000)[-1]
+    assert entry.details["reason"] == "consent"
 
 
 def test_purpose_mismatch(world: World) -> None:
@@ -782,8 +829,6 @@ def test_purpose_mismatch(world: World) -> None:
 
 
 def test_every_decision_is_audited(world: World) -> None:
-    from common.audit import AuditLog
-
     ready(world)
     token = _user_token(world)
     world.http.get(RESOURCE, headers=bearer(token))
