@@ -141,5 +141,6 @@ class HtsgetService:
         tids = {n: None for n in header.names if n}
         tids.update(by_name)
         return BgzfLayout(
-            "VCF", reader, header, index, lambda s: records.vcf_records(s, by_name), tids
+            "VCF", reader, header, index,
+            lambda r, start, beg: records.vcf_records(r, start, by_name, beg), tids,
         )

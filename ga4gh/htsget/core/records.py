@@ -9,6 +9,7 @@ import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ga4gh.htsget.core.bgzf import BlockReader, CorruptData, Stream
 
@@ -23,16 +24,6 @@ class Header:
     names: list[str]  # reference names in the order records number them
     lengths: dict[str, int]  # known reference lengths
     end: int  # virtual offset of the first record
-
-
-@dataclass(frozen=True)
-class Record:
-    """Where a record starts (virtual offset) and what it covers."""
-
-    voffset: int
-    tid: int  # -1: unplaced
-    start: int
-    end: int
 
 
 def read_bam_header(reader: BlockReader) -> Header:
@@ -110,30 +101,100 @@ def read_bcf_header(reader: BlockReader) -> Header:
     return Header(names, lengths, s.tell())
 
 
-def bam_records(stream: Stream) -> Iterator[Record]:
-    """BAM records from the stream's position on."""
-    while not stream.at_end():
-        v = stream.tell()
-        head = stream.read(36)
-        if len(head) < 36:
-            raise CorruptData("BAM record is truncated")
-        block_size, tid, pos, l_read_name, _mapq, _bin, n_cigar, flag = struct.unpack_from(
-            "<iiiBBHHH", head
-        )
-        rest = stream.read(block_size - 32)
-        if len(rest) < block_size - 32:
-            raise CorruptData("BAM record is truncated")
-        end = pos + 1
-        if n_cigar and not flag & 4:
-            off = l_read_name  # rest starts at read_name; the CIGAR follows it
-            ops = struct.unpack_from(f"<{n_cigar}I", rest, off)
-            span = sum(op >> 4 for op in ops if (op & 0xF) in _CIGAR_REF)
-            end = pos + max(span, 1)
-        yield Record(v, tid, pos, end)
+# (virtual offset, reference number, start, end); end is exact only for records that start
+# before the ``beg`` the scan was given (later records overlap whenever they start in range).
+RecordTuple = tuple[int, int, int, int]
+_BAM_HEAD = struct.Struct("<iiBBHHH")  # refID, pos, l_read_name, mapq, bin, n_cigar_op, flag
+_BCF_HEAD = struct.Struct("<iii")  # CHROM, POS, rlen
+_U32 = struct.Struct("<I")
 
 
-def vcf_records(stream: Stream, tids: dict[str, int]) -> Iterator[Record]:
-    """VCF data lines from the stream's position on; CHROM mapped through ``tids``."""
+def _bam_fields(buf: bytes, p: int, beg: int) -> tuple[int, int, int]:
+    tid, pos, l_read_name, _mapq, _bin, n_cigar, flag = _BAM_HEAD.unpack_from(buf, p + 4)
+    if pos >= beg or not n_cigar or flag & 4:
+        return tid, pos, pos + 1
+    at = p + 36 + l_read_name
+    if n_cigar == 1:  # the common case: one M
+        (op,) = _U32.unpack_from(buf, at)
+        span = op >> 4 if (op & 0xF) in _CIGAR_REF else 0
+    else:
+        ops = struct.unpack_from(f"<{n_cigar}I", buf, at)
+        span = sum(op >> 4 for op in ops if (op & 0xF) in _CIGAR_REF)
+    return tid, pos, pos + max(span, 1)
+
+
+def _bcf_fields(buf: bytes, p: int, beg: int) -> tuple[int, int, int]:
+    chrom, pos, rlen = _BCF_HEAD.unpack_from(buf, p + 8)
+    return chrom, pos, pos + rlen
+
+
+def _bam_length(buf: bytes, p: int) -> int:
+    return 4 + int(_U32.unpack_from(buf, p)[0])
+
+
+def _bcf_length(buf: bytes, p: int) -> int:
+    return 8 + int(_U32.unpack_from(buf, p)[0]) + int(_U32.unpack_from(buf, p + 4)[0])
+
+
+def _binary_records(
+    reader: BlockReader, start: int, beg: int, head: int, length: Any, fields: Any
+) -> Iterator[RecordTuple]:
+    """Records of a binary BGZF format, walking block data directly (records may span
+    blocks; such a record is assembled from the blocks it spans)."""
+    size = reader.size
+    block = reader.block(start >> 16)
+    data, p = block.data, start & 0xFFFF
+    while True:
+        n = len(data)
+        coff = block.coffset << 16
+        while p + head <= n:
+            total = length(data, p)
+            if p + total > n:
+                break
+            tid, pos, end = fields(data, p, beg)
+            yield coff | p, tid, pos, end
+            p += total
+        if block.next_coffset >= size:
+            if p < n:
+                raise CorruptData("record is truncated at the end of the file")
+            return
+        nxt = reader.block(block.next_coffset)
+        if p >= n:
+            block, data, p = nxt, nxt.data, 0
+            continue
+        # A record that continues in the next block(s).
+        rec_v = coff | p
+        buf = data[p:]
+        cur = nxt
+        while True:
+            before = len(buf)
+            buf += cur.data
+            if len(buf) >= head and len(buf) >= length(buf, 0):
+                break
+            if cur.next_coffset >= size:
+                raise CorruptData("record is truncated at the end of the file")
+            cur = reader.block(cur.next_coffset)
+        total = length(buf, 0)
+        tid, pos, end = fields(buf, 0, beg)
+        yield rec_v, tid, pos, end
+        block, data, p = cur, cur.data, total - before
+
+
+def bam_records(reader: BlockReader, start: int, beg: int = 0) -> Iterator[RecordTuple]:
+    """BAM records from virtual offset ``start`` on."""
+    return _binary_records(reader, start, beg, 4, _bam_length, _bam_fields)
+
+
+def bcf_records(reader: BlockReader, start: int, beg: int = 0) -> Iterator[RecordTuple]:
+    """BCF2 records from virtual offset ``start`` on."""
+    return _binary_records(reader, start, beg, 8, _bcf_length, _bcf_fields)
+
+
+def vcf_records(
+    reader: BlockReader, start: int, tids: dict[str, int], beg: int = 0
+) -> Iterator[RecordTuple]:
+    """VCF data lines from virtual offset ``start`` on; CHROM mapped through ``tids``."""
+    stream = Stream(reader, start)
     while not stream.at_end():
         v = stream.tell()
         line = stream.readline()
@@ -142,25 +203,12 @@ def vcf_records(stream: Stream, tids: dict[str, int]) -> Iterator[Record]:
             if not line.strip():
                 continue
             raise CorruptData("VCF line has fewer than eight fields")
-        chrom = fields[0].decode()
-        start = int(fields[1]) - 1
-        end = start + len(fields[3])
+        pos = int(fields[1]) - 1
+        end = pos + len(fields[3])
         info = fields[7]
         if b"END=" in info:
             # As htslib's tabix does: INFO END, when present, is the record's end.
             for item in info.split(b";"):
                 if item.startswith(b"END=") and item[4:].isdigit():
                     end = int(item[4:])
-        yield Record(v, tids.get(chrom, -2), start, end)
-
-
-def bcf_records(stream: Stream) -> Iterator[Record]:
-    """BCF2 records from the stream's position on."""
-    while not stream.at_end():
-        v = stream.tell()
-        head = stream.read(20)
-        if len(head) < 20:
-            raise CorruptData("BCF record is truncated")
-        l_shared, l_indiv, chrom, pos, rlen = struct.unpack_from("<IIiii", head)
-        stream.skip(l_shared + l_indiv - 12)
-        yield Record(v, chrom, pos, pos + rlen)
+        yield v, tids.get(fields[0].decode(), -2), pos, end

@@ -22,7 +22,6 @@ from ga4gh.catalogue.core.formats import BGZF_EOF, CRAM3_EOF
 from ga4gh.htsget.core.bgzf import (
     BlockReader,
     ByteSource,
-    Stream,
     coffset_of,
     compress,
     uoffset_of,
@@ -30,7 +29,7 @@ from ga4gh.htsget.core.bgzf import (
 )
 from ga4gh.htsget.core.errors import NotFound
 from ga4gh.htsget.core.indexes import BinningIndex, CraiEntry
-from ga4gh.htsget.core.records import Header, Record
+from ga4gh.htsget.core.records import Header, RecordTuple
 from ga4gh.htsget.core.request import Query, Region
 
 HEADER, BODY = "header", "body"
@@ -68,7 +67,7 @@ class Ticket:
 Interval = tuple[int, int]
 
 
-RecordIter = Callable[[Stream], Iterator[Record]]
+RecordIter = Callable[[BlockReader, int, int], Iterator[RecordTuple]]
 
 
 @dataclass
@@ -82,10 +81,11 @@ class BgzfLayout:
     records: RecordIter
     # referenceName -> index reference number (None: known reference without records)
     tids: dict[str, int | None]
-    memo: OrderedDict[tuple[int, int | None, int | None], list[Interval]] = field(
+    # Tickets already computed, by (format, header only, regions).
+    tickets: OrderedDict[tuple[str, bool, tuple[Region, ...] | None], Ticket] = field(
         default_factory=OrderedDict
     )
-    memo_size: int = 1024
+    memo_size: int = 256
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -103,7 +103,26 @@ def _resolve(tids: dict[str, int | None], region: Region, object_id: str) -> int
 
 
 def bgzf_ticket(layout: BgzfLayout, query: Query, object_id: str) -> Ticket:
-    """Ticket for a BAM, VCF or BCF file holding exactly the records overlapping the query."""
+    """Ticket for a BAM, VCF or BCF file holding exactly the records overlapping the query.
+
+    Memoised per layout (the stored object is immutable and the layout is keyed by its
+    modification time), so a repeated query costs a dictionary lookup.
+    """
+    key = (query.format, query.header_only, query.regions)
+    with layout.lock:
+        hit = layout.tickets.get(key)
+        if hit is not None:
+            layout.tickets.move_to_end(key)
+            return hit
+    ticket = _bgzf_ticket(layout, query, object_id)
+    with layout.lock:
+        layout.tickets[key] = ticket
+        while len(layout.tickets) > layout.memo_size:
+            layout.tickets.popitem(last=False)
+    return ticket
+
+
+def _bgzf_ticket(layout: BgzfLayout, query: Query, object_id: str) -> Ticket:
     header_end = layout.header.end
     parts: list[Part] = list(_bgzf_header(layout))
     if not query.header_only:
@@ -141,22 +160,7 @@ def _bgzf_header(layout: BgzfLayout) -> list[Part]:
 
 
 def region_intervals(layout: BgzfLayout, tid: int, region: Region) -> list[Interval]:
-    """Runs of records overlapping a region (memoised per layout: objects are immutable)."""
-    key = (tid, region.start, region.end)
-    with layout.lock:
-        hit = layout.memo.get(key)
-        if hit is not None:
-            layout.memo.move_to_end(key)
-            return hit
-    found = _region_intervals(layout, tid, region)
-    with layout.lock:
-        layout.memo[key] = found
-        while len(layout.memo) > layout.memo_size:
-            layout.memo.popitem(last=False)
-    return found
-
-
-def _region_intervals(layout: BgzfLayout, tid: int, region: Region) -> list[Interval]:
+    """Runs of consecutive records that together are exactly the records overlapping a region."""
     index = layout.index
     if tid >= len(index.refs):
         return []
@@ -176,22 +180,21 @@ def _region_intervals(layout: BgzfLayout, tid: int, region: Region) -> list[Inte
     # from the first record starting at or after ``beg`` on, every record up to the first
     # one starting at or after ``end`` overlaps (records are sorted by start).
     pending: int | None = None
-    stream = Stream(layout.reader, first)
-    body_start: int | None = None
-    for rec in layout.records(stream):
+    body_start = -1
+    for v, rtid, rstart, rend in layout.records(layout.reader, first, beg):
         if pending is not None:
-            out.append((pending, rec.voffset))
+            out.append((pending, v))
             pending = None
-        if rec.voffset >= last or rec.tid != tid or rec.start >= end:
+        if v >= last or rtid != tid or rstart >= end:
             return out
-        if rec.start >= beg:
-            body_start = rec.voffset
+        if rstart >= beg:
+            body_start = v
             break
-        if rec.end > beg:
-            pending = rec.voffset
+        if rend > beg:
+            pending = v
     else:
         if pending is not None:
-            out.append((pending, stream.tell()))
+            out.append((pending, voffset(layout.eof_start, 0)))
         return out
     if region.end is None or end >= limit:
         body_end = last
@@ -206,13 +209,12 @@ def _region_intervals(layout: BgzfLayout, tid: int, region: Region) -> list[Inte
 def _first_beyond(layout: BgzfLayout, tid: int, end: int, anchor: int, last: int) -> int:
     """Virtual offset of the first record at or after ``anchor`` that starts at or after
     ``end`` (or is on another reference), capped by the chunks' end."""
-    stream = Stream(layout.reader, anchor)
-    for rec in layout.records(stream):
-        if rec.voffset >= last:
+    for v, rtid, rstart, _ in layout.records(layout.reader, anchor, 0):
+        if v >= last:
             return last
-        if rec.tid != tid or rec.start >= end:
-            return rec.voffset
-    return min(last, stream.tell())
+        if rtid != tid or rstart >= end:
+            return v
+    return min(last, voffset(layout.eof_start, 0))
 
 
 def _unplaced(layout: BgzfLayout, eof: int) -> list[Interval]:
@@ -222,9 +224,9 @@ def _unplaced(layout: BgzfLayout, eof: int) -> list[Interval]:
     start = max((ref.max_chunk_end() for ref in index.refs), default=0)
     start = max(start, layout.header.end)
     # Skip placed records the index does not cover (none in a well-formed file).
-    for rec in layout.records(Stream(layout.reader, start)):
-        if rec.tid == -1:
-            return [(rec.voffset, eof)] if rec.voffset < eof else []
+    for v, rtid, _, _ in layout.records(layout.reader, start, 0):
+        if rtid == -1:
+            return [(v, eof)] if v < eof else []
     return []
 
 
