@@ -128,3 +128,17 @@ def test_htsget_scope_is_required(world: World, genomic_object: None) -> None:
     resp = world.http.get(f"{HTSGET}/reads/reads-ds1", headers=bearer(token))
     assert resp.status_code == 403
     assert resp.json["htsget"]["error"] == "PermissionDenied"
+
+
+def test_trust_center_accepts_broker_tokens_by_scope(world: World) -> None:
+    creds = world.store.register_client("KDK-XYZ789 trust center client", "clinical-data-node",
+                                        scopes=["trust-center:consent"])
+    token = world.token({"grant_type": "client_credentials"}, creds).json["access_token"]
+    body = {"domain": "kdk:KDKXXX001", "pseudonym": "k1." + "0" * 32, "purpose": "research"}
+    allowed = world.http.post("/trust-center/consent/decision", json=body,
+                              headers=bearer(token))
+    assert allowed.status_code not in (401, 403), allowed.json
+    denied = world.http.post("/trust-center/pseudonyms/lookup", json=body,
+                             headers=bearer(token))
+    assert denied.status_code == 403
+    assert world.http.post("/trust-center/consent/decision", json=body).status_code == 401
