@@ -36,8 +36,8 @@ from ga4gh.passport.core.visas import (
 from ga4gh.passport.ports import User
 from platform_provider.ports import Grant, GrantDirectory
 
-TOKEN_KEY = "passport-es256"
-ID_TOKEN_KEY = "passport-rs256"
+TOKEN_KEY = "passport-es256"  # noqa: S105 (a key file name)
+ID_TOKEN_KEY = "passport-rs256"  # noqa: S105 (a key file name)
 
 
 @dataclass(frozen=True)
@@ -151,20 +151,18 @@ class Broker:
     def visas(self, user: User) -> list[MintedToken]:
         """Visa Document Tokens for everything the broker can assert about the user now."""
         now = self.now()
-        platform = self.config.platform_url
         issuer = self.config.issuer
+        until = now + self.config.visa_lifetime
         out: list[MintedToken] = []
         if user.researcher_status == "bona-fide":
-            out.append(self._visa(user.subject, visa_object(
-                RESEARCHER_STATUS, BONA_FIDE_POLICY, issuer, "so", now), now + self.config.visa_lifetime))
+            obj = visa_object(RESEARCHER_STATUS, BONA_FIDE_POLICY, issuer, "so", now)
+            out.append(self._visa(user.subject, obj, until))
         if user.affiliation:
-            out.append(self._visa(user.subject, visa_object(
-                AFFILIATION_AND_ROLE, user.affiliation, issuer, "so", now),
-                now + self.config.visa_lifetime))
+            obj = visa_object(AFFILIATION_AND_ROLE, user.affiliation, issuer, "so", now)
+            out.append(self._visa(user.subject, obj, until))
         for policy in user.accepted_terms:
-            out.append(self._visa(user.subject, visa_object(
-                ACCEPTED_TERMS_AND_POLICIES, policy, issuer, "self", now),
-                now + self.config.visa_lifetime))
+            obj = visa_object(ACCEPTED_TERMS_AND_POLICIES, policy, issuer, "self", now)
+            out.append(self._visa(user.subject, obj, until))
         directory = self._grants()
         if directory is not None:
             at = datetime.fromtimestamp(now, UTC)
@@ -203,7 +201,11 @@ class Broker:
         return MintedToken(self.keys.sign(header, claims, self.keys.es256), jti, exp)
 
     def passport(
-        self, subject: str, client_id: str, visas: Sequence[MintedToken], audience: str | None = None,
+        self,
+        subject: str,
+        client_id: str,
+        visas: Sequence[MintedToken],
+        audience: str | None = None,
     ) -> MintedToken:
         """A passport (AAI 1.2 "Passport Format"): <= 1 hour and <= the earliest visa's exp."""
         now = self.now()

@@ -51,9 +51,34 @@ PURPOSE_HEADER = "X-GA4GH-Purpose"
 
 
 class ConsentEvaluator(Protocol):
-    """What enforcement asks the trust center (its ConsentService satisfies this)."""
+    """What enforcement asks about consent (the trust center's ConsentService, adapted)."""
 
-    def allows(self, patient: str, purpose: str, at: datetime) -> bool: ...
+    def allows(self, domain: str | None, patient: str, purpose: str, at: datetime) -> bool: ...
+
+
+class TrustCenterConsent:
+    """ConsentEvaluator over the trust center's ConsentService (in-process or HTTP).
+
+    Every purpose of a data-access grant is secondary use for research (a DUO code), which
+    the trust center evaluates as ``Purpose.RESEARCH`` (Teilnahmeerklaerung scope
+    mvSequencing plus the MII Broad Consent). Any error answers "no" (fail closed).
+    """
+
+    def __init__(self, service: Any, default_domain: str) -> None:
+        self._service = service
+        self._default_domain = default_domain
+
+    def allows(self, domain: str | None, patient: str, purpose: str, at: datetime) -> bool:
+        """True only if the trust center says the pseudonym's data may be used."""
+        try:
+            from trust_center.core.consent import Purpose
+
+            wanted = Purpose.RESEARCH if purpose.startswith("DUO:") else Purpose(purpose)
+            decision = self._service.may_use(domain or self._default_domain, patient, wanted, at)
+        except Exception:  # noqa: BLE001 - any failure to establish consent means "no"
+            log.warning("consent evaluation failed; access refused")
+            return False
+        return bool(decision.allowed)
 
 
 def _consent_port() -> type | None:
@@ -108,13 +133,15 @@ class Enforcer:
         return out
 
     def _consent(self) -> ConsentCheck | None:
+        evaluator = self._ctx.find(ConsentEvaluator)  # type: ignore[type-abstract]
+        if evaluator is not None:
+            return evaluator.allows
         port = _consent_port()
         service = self._ctx.find(port) if port is not None else None
         if service is None:
-            service = self._ctx.find(ConsentEvaluator)  # type: ignore[type-abstract]
-        if service is None:
             return None
-        return service.allows  # type: ignore[no-any-return]
+        node = self._ctx.settings.trust_center.clinical_data_node_id
+        return TrustCenterConsent(service, f"kdk:{node}").allows
 
     def decide(self, principal: Principal, req: AccessRequest) -> Decision:
         """The decision for one request, recorded in the audit log."""
@@ -186,9 +213,9 @@ def declared_purpose() -> str | None:
 
 
 def enforce(kind: str, action: str, *, dataset_id: str | None = None,
-            patient: str | None = None) -> Decision:
+            patient: str | None = None, domain: str | None = None) -> Decision:
     """Authorize the current request now (for handlers that learn the dataset late)."""
-    req = AccessRequest(kind, action, dataset_id, patient, declared_purpose())
+    req = AccessRequest(kind, action, dataset_id, patient, declared_purpose(), domain)
     return enforcer().enforce(current_principal(), req)
 
 

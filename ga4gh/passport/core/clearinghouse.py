@@ -134,7 +134,10 @@ class Clearinghouse:
         """An RFC 9068 access token of this broker, for this audience, not revoked."""
         header, claims = split_compact(token, self.limits.max_token_bytes)
         check_header(header, typ=ACCESS_TOKEN_TYP, allowed_jku=None)
-        self._verify(token, header, self.own_issuer if claims.get("iss") is None else claims["iss"])
+        if claims.get("iss") != self.own_issuer:
+            # Only this broker issues access tokens for this deployment's resource servers.
+            raise InvalidToken("iss", "the token was issued by an issuer not trusted here")
+        self._verify(token, header, self.own_issuer)
         now = self._clock()
         check_claims(
             claims,

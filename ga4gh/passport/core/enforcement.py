@@ -46,6 +46,7 @@ class AccessRequest:
     dataset_id: str | None = None
     patient: str | None = None  # the patient's pseudonym in the node's domain, for consent
     purpose: str | None = None  # DUO code the caller declared, if any
+    domain: str | None = None  # the pseudonym's trust center domain (None: this node's)
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ class Decision:
         return self.outcome == "allow"
 
 
-ConsentCheck = Callable[[str, str, datetime], bool]
-"""(patient, DUO purpose, at) -> does the patient's consent allow this purpose then?"""
+ConsentCheck = Callable[[str | None, str, str, datetime], bool]
+"""(domain, patient pseudonym, DUO purpose, at) -> does the consent allow this purpose then?"""
 
 
 def scope_context(principal: Principal) -> str | None:
@@ -122,7 +123,7 @@ def decide(
         # Fail closed: without the trust center no consent can be established.
         return Decision("not_found", "consent-unavailable", covering[0].grant_id)
     for grant in covering:
-        if consent(request.patient, grant.purpose, at):
+        if consent(request.domain, request.patient, grant.purpose, at):
             return Decision("allow", "grant+consent", grant.grant_id, grant.purpose)
     return Decision("not_found", "consent", covering[0].grant_id, covering[0].purpose)
 

@@ -51,9 +51,15 @@ def parse_scope(scope: str) -> SmartScope | None:
     return SmartScope(context, resource, actions, query[1:] if query else None)
 
 
+# Operational scopes other components define for machine clients (trust-center:pseudonyms,
+# genomics:read:<dataset>, ...): granted and checked verbatim, never by pattern.
+_OPERATIONAL = re.compile(r"^(trust-center|genomics|platform):[a-z][a-z-]*(:[A-Za-z0-9._-]+)?$")
+
+
 def is_valid_scope(scope: str) -> bool:
-    """True for SMART scopes and the non-clinical scopes this broker knows."""
-    return parse_scope(scope) is not None or scope in NON_CLINICAL_SCOPES
+    """True for SMART scopes, component scopes and the non-clinical scopes this broker knows."""
+    return (parse_scope(scope) is not None or scope in NON_CLINICAL_SCOPES
+            or _OPERATIONAL.match(scope) is not None)
 
 
 NON_CLINICAL_SCOPES = frozenset(

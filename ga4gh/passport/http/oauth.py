@@ -53,7 +53,12 @@ from ga4gh.passport.core.visas import (
     TOKEN_EXCHANGE_GRANT,
 )
 from ga4gh.passport.ports import Client, User
-from ga4gh.passport.storage.sql import AuthorizationCode, PassportStore, RefreshToken, SqlUserDirectory
+from ga4gh.passport.storage.sql import (
+    AuthorizationCode,
+    PassportStore,
+    RefreshToken,
+    SqlUserDirectory,
+)
 
 log = logging.getLogger("genomseq.passport")
 
@@ -277,7 +282,6 @@ def build_server(
             self.request.scope_checked = _require_covered_scope(self)
 
         def create_token_response(self) -> Any:
-            client = self.request.client
             token = self.generate_token(scope=self.request.scope_checked,
                                         include_refresh_token=False)
             self.save_token(token)

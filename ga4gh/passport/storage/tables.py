@@ -1,8 +1,19 @@
-"""SQLAlchemy Core tables of the passport broker (created by migrations/versions/0001)."""
+"""SQLAlchemy Core tables of the passport broker; migrations/versions/ creates them (a test
+checks both agree)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -28,7 +39,7 @@ users = Table(
     "passport_user",
     metadata,
     Column("subject", String(64), primary_key=True),
-    Column("username", String(200), nullable=False, unique=True),
+    Column("username", String(200), nullable=False),
     Column("password_hash", String(200), nullable=False),
     Column("affiliation", String(200), nullable=False),
     Column("roles", Text(), nullable=False),
@@ -37,6 +48,7 @@ users = Table(
     Column("email", String(200), nullable=False),
     Column("active", Boolean(), nullable=False),
     Column("created_at", BigInteger(), nullable=False),
+    UniqueConstraint("username", name="uq_passport_user_username"),
 )
 
 # Authorization codes, refresh tokens and access tokens are stored by SHA-256 only.

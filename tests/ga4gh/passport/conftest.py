@@ -72,7 +72,7 @@ class FakeConsent:
     allowed: dict[str, set[str]] = field(default_factory=dict)
     calls: int = 0
 
-    def allows(self, patient: str, purpose: str, at: datetime) -> bool:
+    def allows(self, domain: str | None, patient: str, purpose: str, at: datetime) -> bool:
         self.calls += 1
         return purpose in self.allowed.get(patient, set())
 
@@ -165,7 +165,9 @@ class World:
                 "password": PASSWORD}
         return self.http.post("/passport/authorize", data=form), verifier
 
-    def code_flow(self, client: ClientCredentials, scope: str = "openid user/*.rs ga4gh_passport_v1") -> dict[str, Any]:
+    def code_flow(
+        self, client: ClientCredentials, scope: str = "openid user/*.rs ga4gh_passport_v1"
+    ) -> dict[str, Any]:
         resp, verifier = self.authorize(client.client_id, scope=scope)
         assert resp.status_code == 302, resp.text
         code = query(resp)["code"]
