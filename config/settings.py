@@ -106,7 +106,28 @@ class GenomicsSettings:
 class PassportSettings:
     """OAuth 2.0 / GA4GH Passport broker and clearinghouse."""
 
+    # Issuer URL of this broker (``iss``); empty: public_base_url or http://host:port.
     issuer: str = ""
+    # ``aud`` of access tokens and passports for this deployment's resource servers;
+    # empty: the issuer URL.
+    audience: str = ""
+    # ``source`` of ControlledAccessGrants visas (the platform provider); empty:
+    # <issuer>/platform.
+    platform_url: str = ""
+    access_token_lifetime: int = 600
+    refresh_token_lifetime: int = 8 * 3600
+    visa_lifetime: int = 3600
+    # At most 3600 (GA4GH AAI: passports are short-lived); also capped by the earliest visa.
+    passport_lifetime: int = 3600
+    # Other brokers/visa issuers trusted by the clearinghouse: "ISSUER JWKS_URL [JWKS_URL...]"
+    # per entry. Only these URLs are ever fetched.
+    trusted_issuers: tuple[str, ...] = ()
+    # Extra visa trust rules: "TYPE SOURCE BY[,BY...]" per entry (SOURCE "*" = any).
+    visa_policies: tuple[str, ...] = ()
+    max_token_bytes: int = 16 * 1024
+    max_passport_bytes: int = 256 * 1024
+    max_visas: int = 100
+    leeway_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,11 @@ class PlatformSettings:
     """Platform provider: participants, data-access applications, register."""
 
     name: str = "Plattformträger Modellvorhaben Genomsequenzierung"
+    # Show authorized users' names in the public application register (default: institutions
+    # and count only; enable if your legal reading of § 64e Abs. 9 SGB V requires names).
+    register_show_user_names: bool = False
+    # Committee opinions that must be recorded before an application can be approved.
+    min_review_opinions: int = 1
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Flask, Response, g, request
 
+from common import errors
 from common.errors import GenomseqError, InvalidInput
 from common.http import register_error_renderer
 from config.context import app_context
@@ -162,6 +163,9 @@ def htsget_blueprint(service: HtsgetService, info: ServiceInfo) -> Blueprint:
         obj = service.find(endpoint, object_id)
         try:
             authorize_read(ctx, g.principal, obj)
+        except errors.NotFound as exc:
+            # Outside the caller's grants: answered like an unknown id (existence not leaked).
+            raise NotFound(exc.message) from exc
         except GenomseqError as exc:
             raise PermissionDenied(exc.message) from exc
         secret = ctx.keys.secret("htsget-url")
