@@ -125,7 +125,7 @@ def wire(app: Flask, ctx: AppContext) -> None:
         ),
     )
     ctx.provide(Clearinghouse, clearinghouse)
-    ctx.provide(Enforcer, Enforcer(ctx, platform_url))
+    ctx.provide(Enforcer, Enforcer(ctx, platform_url, audit_mode=ps.audit_decisions))
     # htsget tickets and DRS access URLs: grants and consent decide for broker tokens.
     ctx.provide(ReadPolicy, PassportReadPolicy(ctx, ScopeReadPolicy()))  # type: ignore[type-abstract]
     if ctx.settings.authorization == "on":

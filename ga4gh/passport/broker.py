@@ -127,7 +127,9 @@ class Broker:
             "jti": jti,
             "gty": grant_type,
         }
-        token = self.keys.sign({"typ": ACCESS_TOKEN_TYP}, claims, self.keys.es256)
+        # RS256: verified on every request by every resource server, and RSA verification is
+        # several times cheaper than ECDSA (visas and passports stay ES256, verified rarely).
+        token = self.keys.sign({"typ": ACCESS_TOKEN_TYP}, claims, self.keys.rs256)
         return MintedToken(token, jti, exp)
 
     def id_token(self, *, client_id: str, user: User, nonce: str | None, auth_time: int) -> str:

@@ -87,7 +87,7 @@ def test_code_flow_with_pkce_issues_tokens_and_iss(world: World) -> None:
     assert body["token_type"] == "Bearer"
     assert "refresh_token" in body and "id_token" in body
     header, claims = split_compact(body["access_token"], 16384)
-    assert header["typ"] == "at+jwt" and header["alg"] == "ES256"
+    assert header["typ"] == "at+jwt" and header["alg"] == "RS256"
     assert claims["sub"] == world.user_sub
     assert claims["aud"] == ISSUER
     assert set(claims["scope"].split()) == {"openid", "user/*.rs", "ga4gh_passport_v1"}
