@@ -68,7 +68,7 @@ class BrokerKeys:
     def __init__(self, keys: KeyStore) -> None:
         self.es256: SigningKey = keys.signing_key(TOKEN_KEY, "ec-p256")
         self.rs256: SigningKey = keys.signing_key(ID_TOKEN_KEY, "rsa-2048")
-        self._private = {
+        self._private: dict[str, ECKey | RSAKey] = {
             self.es256.kid: ECKey.import_key(self.es256.private_pem()),
             self.rs256.kid: RSAKey.import_key(self.rs256.private_pem()),
         }

@@ -164,7 +164,7 @@ def create_blueprint(
         return _page("Sign in", body, status)
 
     @bp.route(PREFIX + "/authorize", methods=["GET", "POST"])
-    def authorize() -> Response:
+    def authorize() -> Any:
         """RFC 6749 4.1.1 authorization endpoint with the embedded login form."""
         params = {k: v for k in _AUTHZ_PARAMS if (v := request.values.get(k)) is not None}
         try:
