@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from common.errors import Conflict, GenomseqError, InvalidInput, NotFound
+from common.errors import (
+    Conflict,
+    GenomseqError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unprocessable,
+)
 from platform_provider.core import applications as wf
 from platform_provider.core import participants as pr
 from platform_provider.core.applications import Application, TransitionEvent
@@ -33,6 +40,10 @@ class AuditSink(Protocol):
     def append(
         self, event: str, actor: str, details: Mapping[str, Any] | None = None, *, conn: Any = None
     ) -> Any: ...
+
+
+# Role of scientific committee members in the identity provider (UserDirectory roles).
+COMMITTEE_ROLE = "scientific-committee"
 
 
 class ServiceUnavailable(GenomseqError):
@@ -341,10 +352,27 @@ class PlatformService:
             )
 
     def submit(self, application_id: str, *, actor: str) -> Application:
-        """draft -> submitted."""
-        return self._transition(
-            application_id, lambda a, tx, now: wf.submit(a, actor=actor, at=now)
-        )
+        """draft -> submitted; applicant and authorized users must have accounts by then."""
+
+        def step(a: Application, tx: Tx, now: datetime) -> wf.Transition:
+            result = wf.submit(a, actor=actor, at=now)
+            self._require_accounts(a)
+            return result
+
+        return self._transition(application_id, step)
+
+    def _require_accounts(self, app: Application) -> None:
+        # Grants are keyed by the account's ``sub``: a subject without an account would make
+        # a grant nobody can use, so the mistake is caught before review.
+        users = self.user_directory()
+        if users is None:
+            return
+        if users.get(app.applicant_subject) is None:
+            raise Unprocessable("the applicant has no account at the identity provider")
+        for i, user in enumerate(app.authorized_users, start=1):
+            account = users.get(user.subject)
+            if account is None or not account.active:
+                raise Unprocessable(f"authorized user {i} has no active account")
 
     def start_review(self, application_id: str, *, actor: str) -> Application:
         """submitted -> under_review."""
@@ -355,13 +383,29 @@ class PlatformService:
     def record_opinion(
         self, application_id: str, *, reviewer: str, recommendation: str, comment: str = ""
     ) -> Application:
-        """A committee member's opinion on an application under review."""
-        return self._transition(
-            application_id,
-            lambda a, tx, now: wf.record_opinion(
+        """A committee member's opinion on an application under review.
+
+        With the broker's user directory wired, the reviewer must be an active account with
+        the ``scientific-committee`` role (deployments without it accept any reviewer id).
+        """
+
+        def step(a: Application, tx: Tx, now: datetime) -> wf.Transition:
+            # The state is checked first (409 for a closed application, whoever asks).
+            if a.state is wf.State.UNDER_REVIEW:
+                self._require_committee_member(reviewer)
+            return wf.record_opinion(
                 a, reviewer=reviewer, recommendation=recommendation, comment=comment, at=now
-            ),
-        )
+            )
+
+        return self._transition(application_id, step)
+
+    def _require_committee_member(self, reviewer: str) -> None:
+        users = self.user_directory()
+        if users is None:
+            return
+        member = users.get(reviewer) if isinstance(reviewer, str) else None
+        if member is None or not member.active or COMMITTEE_ROLE not in member.roles:
+            raise PermissionDenied("the reviewer is not a member of the scientific committee")
 
     def approve(
         self,

@@ -23,9 +23,13 @@ from config.wiring import Component
 from platform_provider.core.codec import application_to_dict
 from platform_provider.core.meldebestaetigung import Meldebestaetigung
 from platform_provider.http import api, register
-from platform_provider.ports import GrantDirectory
-from platform_provider.service import PlatformService
-from platform_provider.storage.sql import SqlGrantDirectory, SqlPlatformStore
+from platform_provider.ports import GrantDirectory, ParticipantDirectory
+from platform_provider.service import COMMITTEE_ROLE, PlatformService
+from platform_provider.storage.sql import (
+    SqlGrantDirectory,
+    SqlParticipantDirectory,
+    SqlPlatformStore,
+)
 
 MIGRATIONS = (MigrationSet("platform", "platform_provider.storage.migrations"),)
 REGISTER_KEY = ("platform", "ec-p256")
@@ -61,6 +65,7 @@ def wire(app: Flask, ctx: AppContext) -> None:
     service = build_service(ctx)
     ctx.provide(PlatformService, service)
     ctx.provide(GrantDirectory, SqlGrantDirectory(ctx.engine))  # type: ignore[type-abstract]
+    ctx.provide(ParticipantDirectory, SqlParticipantDirectory(ctx.engine))  # type: ignore[type-abstract]
 
     def key() -> SigningKey:
         return ctx.keys.signing_key(*REGISTER_KEY)  # type: ignore[arg-type]
@@ -186,9 +191,17 @@ def add_client(name: str, role: str, jwks_file: str | None, scopes: tuple[str, .
 @click.option("--affiliation", default="")
 @click.option("--email", default="")
 @click.option("--bona-fide", is_flag=True, help="Mark as a bona fide researcher.")
+@click.option(
+    "--role", "roles", multiple=True, help="Account role, e.g. scientific-committee (repeatable)."
+)
 @with_appcontext
 def add_user(
-    username: str, password: str | None, affiliation: str, email: str, bona_fide: bool
+    username: str,
+    password: str | None,
+    affiliation: str,
+    email: str,
+    bona_fide: bool,
+    roles: tuple[str, ...],
 ) -> None:
     """Create a researcher account; prints its subject (and a generated password)."""
     generated = password is None
@@ -201,6 +214,7 @@ def add_user(
             affiliation=affiliation,
             email=email,
             researcher_status="bona-fide" if bona_fide else "none",
+            roles=roles,
         )
     )
     out = {"subject": user.subject, "username": user.username}
@@ -404,11 +418,13 @@ DEMO_DATASET = "demo-cohort-wgs"
 
 def seed_demo(ctx: AppContext) -> list[str]:
     """One researcher with an approved, active application on a demo dataset."""
-    from config.app import create_app
+    owned: AppContext | None = None
+    svc = ctx.find(PlatformService)
+    if svc is None:  # a bare context (no wiring): build the app to get the services
+        from config.app import create_app
 
-    app = create_app(ctx.settings)
-    actx = app_context(app)
-    svc = actx.get(PlatformService)
+        owned = app_context(create_app(ctx.settings))
+        svc = owned.get(PlatformService)
     try:
         existing, _ = svc.applications(query="demo-cohort-wgs")
         if existing:
@@ -483,9 +499,15 @@ def seed_demo(ctx: AppContext) -> list[str]:
         app_id = draft.application_id
         svc.submit(app_id, actor=actor)
         svc.start_review(app_id, actor=actor)
-        svc.record_opinion(
-            app_id, reviewer="demo-committee-member", recommendation="approve", comment="Demo"
-        )
+        reviewer = "demo-committee-member"
+        if svc.user_directory() is not None:
+            reviewer = svc.create_user(
+                "demo-committee-member",
+                secrets.token_urlsafe(16),
+                actor=actor,
+                roles=(COMMITTEE_ROLE,),
+            ).subject
+        svc.record_opinion(app_id, reviewer=reviewer, recommendation="approve", comment="Demo")
         svc.approve(
             app_id,
             reasons="Demo approval: purpose matches the data-use terms.",
@@ -500,7 +522,9 @@ def seed_demo(ctx: AppContext) -> list[str]:
     except GenomseqError as exc:
         return [f"platform: demo seeding skipped ({exc.message})"]
     finally:
-        actx.engine.dispose()
+        if owned is not None:
+            owned.engine.dispose()
+            owned.trust_center_engine.dispose()
 
 
 COMPONENT = Component(

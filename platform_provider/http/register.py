@@ -25,6 +25,7 @@ from flask import Blueprint, Flask, Response, jsonify, render_template, request,
 from common.errors import GenomseqError, InvalidInput
 from common.http import register_error_renderer
 from common.keys import SigningKey, jwks
+from config.context import app_context
 from platform_provider.core.applications import State
 from platform_provider.core.register import entry, sign_entry
 from platform_provider.http.api import problem
@@ -32,6 +33,13 @@ from platform_provider.service import PlatformService
 
 PREFIX = "/register"
 PAGE_SIZE = 50
+
+
+def _jwks_uri() -> str:
+    base = app_context().settings.public_base_url.rstrip("/")
+    if base:
+        return base + url_for("platform_register.register_jwks")
+    return url_for("platform_register.register_jwks", _external=True)
 
 
 def _wants_json() -> bool:
@@ -79,8 +87,8 @@ def register_blueprint(
         )
         return {
             "register": "Öffentliches Antragsregister (§ 64e Abs. 9 SGB V)",
-            "publisher": "platform provider",
-            "jwks_uri": url_for("platform_register.register_jwks", _external=True),
+            "publisher": app_context().settings.platform.name,
+            "jwks_uri": _jwks_uri(),
             "total": total,
             "offset": offset,
             "limit": PAGE_SIZE,

@@ -312,7 +312,7 @@ class Tx:
         public_only: bool = False,
     ) -> tuple[list[Application], int]:
         """Applications matching the filters (newest submission first) and the total count."""
-        where = []
+        where: list[sa.ColumnElement[bool]] = []
         if states:
             where.append(application_t.c.state.in_(states))
         if public_only:
@@ -464,7 +464,7 @@ def _participant(r: Any) -> Participant:
         r["name"],
         ParticipantStatus(r["status"]),
         r["client_id"],
-        from_micros(r["created_at"]),
+        from_micros(r["created_at"]),  # type: ignore[arg-type]
         from_micros(r["updated_at"]),  # type: ignore[arg-type]
     )
 
@@ -536,6 +536,26 @@ class SqlPlatformStore:
         """A read-only transaction (one consistent snapshot)."""
         with self.engine.connect() as conn, conn.begin():
             yield Tx(conn)
+
+
+class SqlParticipantDirectory:
+    """ParticipantDirectory over the participant table (no cache)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def is_approved(self, participant_id: str, kind: str | None = None) -> bool:
+        """True if the participant is registered, approved and (if given) of this kind."""
+        q = sa.select(participant_t.c.status, participant_t.c.kind).where(
+            participant_t.c.participant_id == participant_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return (
+            row is not None
+            and row.status == ParticipantStatus.APPROVED.value
+            and (kind is None or row.kind == kind)
+        )
 
 
 class SqlGrantDirectory:

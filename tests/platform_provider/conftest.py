@@ -72,6 +72,40 @@ def datasets(client: FlaskClient) -> None:
         )
 
 
+def accounts(client: FlaskClient, *usernames: str) -> list[str]:
+    """Subjects of new researcher accounts (grants are keyed by account ``sub``)."""
+    return [
+        ok(
+            client.post(
+                "/platform/users", json={"username": u, "password": "researcher password 1"}
+            ),
+            201,
+        )["subject"]
+        for u in usernames
+    ]
+
+
+def committee_member(client: FlaskClient, username: str = "committee-1") -> str:
+    """Subject of a scientific committee member account (created on first use)."""
+    resp = client.post(
+        "/platform/users",
+        json={
+            "username": username,
+            "password": "committee password 123",
+            "roles": ["scientific-committee"],
+        },
+    )
+    if resp.status_code == 409:
+        from config.context import app_context
+        from ga4gh.passport.ports import UserDirectory
+
+        users = app_context(client.application).get(UserDirectory)  # type: ignore[type-abstract]
+        user = users.authenticate(username, "committee password 123")
+        assert user is not None
+        return user.subject
+    return ok(resp, 201)["subject"]  # type: ignore[no-any-return]
+
+
 def run_to_active(client: FlaskClient, subjects: list[str], **changes: Any) -> str:
     """Create, submit, review, approve (confirming ds-rs) and activate; returns the id."""
     app_id = ok(
@@ -82,7 +116,7 @@ def run_to_active(client: FlaskClient, subjects: list[str], **changes: Any) -> s
     ok(
         client.post(
             f"/platform/applications/{app_id}/opinions",
-            json={"reviewer": "committee-1", "recommendation": "approve"},
+            json={"reviewer": committee_member(client), "recommendation": "approve"},
         )
     )
     ok(

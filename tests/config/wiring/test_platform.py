@@ -63,6 +63,11 @@ def test_cli_workflow(app: Flask, ctx: AppContext, tmp_path: Path) -> None:
             }
         )
     )
+    member = run(app, "add-user", "c1", "--role", "scientific-committee")
+    assert member.exit_code == 0, member.output
+    reviewer = json.loads(member.output)["subject"]
+    r = run(app, "opinion", "x", "--reviewer", "nobody", "--recommendation", "approve")
+    assert r.exit_code == 1
     r = run(app, "create-application", str(application))
     assert r.exit_code == 0, r.output
     app_id = json.loads(r.output)["application_id"]
@@ -70,7 +75,7 @@ def test_cli_workflow(app: Flask, ctx: AppContext, tmp_path: Path) -> None:
     for args in (
         ["submit", app_id],
         ["review", app_id],
-        ["opinion", app_id, "--reviewer", "c1", "--recommendation", "approve"],
+        ["opinion", app_id, "--reviewer", reviewer, "--recommendation", "approve"],
         ["approve", app_id, "--reasons", "fine"],
         ["activate", app_id],
     ):

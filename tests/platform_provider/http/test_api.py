@@ -10,7 +10,14 @@ from common.audit import AuditLog
 from config.context import AppContext
 from ga4gh.passport.ports import ClientRegistry
 from platform_provider.ports import GrantDirectory
-from tests.platform_provider.conftest import TODAY, application_body, ok, run_to_active
+from tests.platform_provider.conftest import (
+    TODAY,
+    accounts,
+    application_body,
+    committee_member,
+    ok,
+    run_to_active,
+)
 
 
 def problem(resp: object, status: int, code: str) -> dict[str, object]:
@@ -157,7 +164,7 @@ def test_full_workflow_grants_and_history(
         ),
         201,
     )
-    subjects = [user["subject"], "sub-bob"]
+    subjects = [user["subject"], *accounts(client, "bob")]
     app_id = run_to_active(client, subjects)
     app = ok(client.get(f"/platform/applications/{app_id}"))
     assert app["state"] == "active"
@@ -228,7 +235,8 @@ def test_full_workflow_grants_and_history(
 
 
 def test_illegal_transitions_are_409(client: FlaskClient, datasets: None) -> None:
-    app_id = ok(client.post("/platform/applications", json=application_body(["sub-a"])), 201)[
+    member = committee_member(client, "c-a")  # also the applicant: conflict of interest
+    app_id = ok(client.post("/platform/applications", json=application_body([member])), 201)[
         "application_id"
     ]
     for action, body in [
@@ -255,7 +263,7 @@ def test_illegal_transitions_are_409(client: FlaskClient, datasets: None) -> Non
     problem(
         client.post(
             f"/platform/applications/{app_id}/opinions",
-            json={"reviewer": "sub-a", "recommendation": "approve"},
+            json={"reviewer": member, "recommendation": "approve"},
         ),
         409,
         "conflict-of-interest",
@@ -263,7 +271,7 @@ def test_illegal_transitions_are_409(client: FlaskClient, datasets: None) -> Non
     ok(
         client.post(
             f"/platform/applications/{app_id}/opinions",
-            json={"reviewer": "c1", "recommendation": "reject"},
+            json={"reviewer": committee_member(client, "c1"), "recommendation": "reject"},
         )
     )
     problem(client.post(f"/platform/applications/{app_id}/approve", json={}), 400, "invalid")
@@ -272,7 +280,7 @@ def test_illegal_transitions_are_409(client: FlaskClient, datasets: None) -> Non
 
 
 def test_nothing_to_grant(client: FlaskClient, datasets: None) -> None:
-    body = application_body(["sub-a"], datasets=["ds-poa", "ds-rs"])
+    body = application_body(accounts(client, "a"), datasets=["ds-poa", "ds-rs"])
     app_id = ok(client.post("/platform/applications", json=body), 201)["application_id"]
     duo = ok(client.get(f"/platform/applications/{app_id}/duo"))["datasets"]
     assert duo["ds-poa"]["outcome"] == "no_match" and duo["ds-rs"]["outcome"] == "needs_review"
@@ -281,7 +289,7 @@ def test_nothing_to_grant(client: FlaskClient, datasets: None) -> None:
     ok(
         client.post(
             f"/platform/applications/{app_id}/opinions",
-            json={"reviewer": "c1", "recommendation": "approve"},
+            json={"reviewer": committee_member(client, "c1"), "recommendation": "approve"},
         )
     )
     problem(
@@ -328,13 +336,14 @@ def test_application_input_refusals(client: FlaskClient, datasets: None) -> None
 def test_expiry(client: FlaskClient, ctx: AppContext, datasets: None) -> None:
     from platform_provider.service import PlatformService
 
-    app_id = run_to_active(client, ["sub-x"])
+    (x,) = accounts(client, "x")
+    app_id = run_to_active(client, [x])
     service = ctx.get(PlatformService)
     problem(client.post(f"/platform/applications/{app_id}/expire"), 409, "illegal-transition")
     directory = ctx.get(GrantDirectory)  # type: ignore[type-abstract]
     end = datetime.combine(TODAY + timedelta(days=181), datetime.min.time(), tzinfo=UTC)
-    assert directory.active_grants("sub-x", end - timedelta(microseconds=1))
-    assert directory.active_grants("sub-x", end) == []  # grants expire by themselves
+    assert directory.active_grants(x, end - timedelta(microseconds=1))
+    assert directory.active_grants(x, end) == []  # grants expire by themselves
     original = service.clock
     service.clock = lambda: end + timedelta(hours=1)
     try:
@@ -342,3 +351,34 @@ def test_expiry(client: FlaskClient, ctx: AppContext, datasets: None) -> None:
     finally:
         service.clock = original
     assert ok(client.get(f"/platform/applications/{app_id}"))["state"] == "expired"
+
+
+def test_only_committee_members_review(client: FlaskClient, datasets: None) -> None:
+    body = application_body(accounts(client, "a"))
+    app_id = ok(client.post("/platform/applications", json=body), 201)["application_id"]
+    for step in ("submit", "review"):
+        ok(client.post(f"/platform/applications/{app_id}/{step}"))
+    outsider = ok(
+        client.post("/platform/users", json={"username": "eve", "password": "eve password 123"}),
+        201,
+    )["subject"]
+    for reviewer in (outsider, "no-such-account"):
+        problem(
+            client.post(
+                f"/platform/applications/{app_id}/opinions",
+                json={"reviewer": reviewer, "recommendation": "approve"},
+            ),
+            403,
+            "forbidden",
+        )
+    assert ok(client.get(f"/platform/applications/{app_id}"))["opinions"] == []
+
+
+def test_submit_requires_accounts(client: FlaskClient, datasets: None) -> None:
+    (real,) = accounts(client, "real")
+    for subjects in (["no-account"], [real, "no-account"]):
+        app_id = ok(client.post("/platform/applications", json=application_body(subjects)), 201)[
+            "application_id"
+        ]
+        problem(client.post(f"/platform/applications/{app_id}/submit"), 422, "processing")
+        assert ok(client.get(f"/platform/applications/{app_id}"))["state"] == "draft"

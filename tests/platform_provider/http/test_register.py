@@ -13,14 +13,18 @@ from joserfc.jwk import KeySet
 
 from config.context import AppContext
 from platform_provider.core.register import canonical_json
-from tests.platform_provider.conftest import application_body, ok, run_to_active
+from tests.platform_provider.conftest import (
+    accounts,
+    application_body,
+    committee_member,
+    ok,
+    run_to_active,
+)
 
 PERSONAL = (
     "Dr. Ada Lovelace",
     "Researcher 0",
     "Researcher 1",
-    "sub-ada",
-    "sub-bob",
     "committee-1",
     "EK-HD S-123/2026",
 )
@@ -29,7 +33,8 @@ PERSONAL = (
 @pytest.fixture()
 def entries(client: FlaskClient, datasets: None) -> dict[str, str]:
     """One active, one rejected, one draft application; results reported on the active one."""
-    active = run_to_active(client, ["sub-ada", "sub-bob"])
+    ada, bob = accounts(client, "ada", "bob")
+    active = run_to_active(client, [ada, bob])
     ok(
         client.post(
             f"/platform/applications/{active}/results",
@@ -44,7 +49,7 @@ def entries(client: FlaskClient, datasets: None) -> dict[str, str]:
         client.post(
             "/platform/applications",
             json=application_body(
-                ["sub-ada"],
+                [ada],
                 institution="Charité Berlin",
                 project_title="Ancestry of rare variants",
                 purpose={"category": "POA"},
@@ -58,7 +63,7 @@ def entries(client: FlaskClient, datasets: None) -> dict[str, str]:
     ok(
         client.post(
             f"/platform/applications/{rejected}/opinions",
-            json={"reviewer": "committee-1", "recommendation": "reject"},
+            json={"reviewer": committee_member(client), "recommendation": "reject"},
         )
     )
     ok(
@@ -70,11 +75,18 @@ def entries(client: FlaskClient, datasets: None) -> dict[str, str]:
     draft = ok(
         client.post(
             "/platform/applications",
-            json=application_body(["sub-ada"], project_title="Secret draft project"),
+            json=application_body([ada], project_title="Secret draft project"),
         ),
         201,
     )["application_id"]
-    return {"active": active, "rejected": rejected, "draft": draft}
+    return {
+        "ada": ada,
+        "bob": bob,
+        "active": active,
+        "rejected": rejected,
+        "draft": draft,
+        "committee": committee_member(client),
+    }
 
 
 def test_html_page_lists_public_entries(client: FlaskClient, entries: dict[str, str]) -> None:
@@ -90,7 +102,7 @@ def test_html_page_lists_public_entries(client: FlaskClient, entries: dict[str, 
     assert "Universität Heidelberg" in html and "Charité Berlin" in html
     assert "Recurrent variants" in html and "https://doi.org/10.1000/abc" in html
     assert "Sample size too small" in html
-    for personal in PERSONAL:
+    for personal in (*PERSONAL, entries["committee"], entries["ada"], entries["bob"]):
         assert personal not in html
 
 
@@ -111,7 +123,7 @@ def test_html_escapes_content(client: FlaskClient, datasets: None) -> None:
     app_id = ok(
         client.post(
             "/platform/applications",
-            json=application_body(["s"], project_title="<script>alert(1)</script>"),
+            json=application_body(accounts(client, "s"), project_title="<script>alert(1)</script>"),
         ),
         201,
     )["application_id"]
@@ -148,7 +160,7 @@ def test_json_entry_content(client: FlaskClient, entries: dict[str, str]) -> Non
     assert e["results"][0]["reference"] == "https://doi.org/10.1000/abc"
     assert e["dates"]["submitted"] and e["dates"]["decided"] and e["dates"]["activated"]
     text = json.dumps(body, ensure_ascii=False)
-    for personal in PERSONAL:
+    for personal in (*PERSONAL, entries["committee"], entries["ada"], entries["bob"]):
         assert personal not in text
     rejected = ok(client.get(f"/register/api/{entries['rejected']}"))["entry"]
     assert rejected["decision"] == "rejected"
@@ -168,7 +180,7 @@ def test_user_names_only_when_configured(
     e = ok(client.get(f"/register/api/{entries['active']}"))["entry"]
     assert e["authorized_users"]["names"] == ["Researcher 0", "Researcher 1"]
     text = json.dumps(e, ensure_ascii=False)
-    for still_private in ("sub-ada", "Dr. Ada Lovelace", "committee-1"):
+    for still_private in (entries["ada"], "Dr. Ada Lovelace", "committee-1", entries["committee"]):
         assert still_private not in text
 
 
@@ -213,3 +225,22 @@ def test_register_refusals(client: FlaskClient) -> None:
     assert client.get("/register/nope").status_code == 404
     resp = client.post("/register")
     assert resp.status_code == 405 and resp.mimetype == "application/problem+json"
+
+
+def test_pagination_links(
+    client: FlaskClient, entries: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platform_provider.http import register
+
+    monkeypatch.setattr(register, "PAGE_SIZE", 1)
+    first = client.get("/register?q=universit%C3%A4t+charit%C3%A9").get_data(as_text=True)
+    assert "0 Einträge" in first  # words are ANDed
+    page1 = client.get("/register").get_data(as_text=True)
+    assert "offset=1" in page1 and "vorherige Seite" not in page1
+    page2 = client.get("/register?offset=1").get_data(as_text=True)
+    assert "vorherige Seite" in page2 and "nächste Seite" not in page2
+    ids = {entries["active"], entries["rejected"]}
+    shown = {i for i in ids if i in page1} | {i for i in ids if i in page2}
+    assert shown == ids
+    api = client.get("/register/api?offset=1").get_json()
+    assert api["limit"] == 1 and api["total"] == 2 and len(api["entries"]) == 1
