@@ -72,8 +72,23 @@ class PseudonymService(Protocol):
         """
         ...
 
+    def pseudonymize_identifiers(
+        self, domain: str, identifiers: Sequence[tuple[str, str]]
+    ) -> list[str]:
+        """Batch form of :meth:`derive` over (identifier system, value) pairs of any systems.
+
+        KVNRs (system ``http://fhir.de/sid/gkv/kvid-10``) give the person's pseudonym in the
+        domain, so a node's patient links to the person's cases and consent.
+        """
+        ...
+
     def lookup(self, domain: str, pseudonym: str) -> PseudonymInfo:
         """What the trust center knows of a pseudonym of this domain (UnknownPseudonym if none)."""
+        ...
+
+    def translate(self, domain: str, pseudonyms: Sequence[str]) -> dict[str, str]:
+        """Each known pseudonym -> its equivalent under the domain's current key (after a key
+        rotation a node re-keys its stored data with this; unknown ones are left out)."""
         ...
 
 
@@ -92,6 +107,17 @@ class ConsentService(Protocol):
 
         Unknown pseudonyms, missing statements and anything unreadable answer "no".
         """
+        ...
+
+    def permitted(
+        self,
+        domain: str,
+        pseudonyms: Sequence[str],
+        purpose: Purpose,
+        on: date | datetime | None = None,
+    ) -> frozenset[str]:
+        """Batch form of :meth:`may_use` for filtering result sets: the subset of
+        ``pseudonyms`` whose data may be used for ``purpose`` (default deny)."""
         ...
 
     def record_participation(

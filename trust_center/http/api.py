@@ -9,7 +9,8 @@ Scopes: ``trust-center:register`` (hospitals: register cases, fetch corrections 
 ``trust-center:consent`` (record and ask consent), ``trust-center:reidentify`` (open a
 re-identification request), ``trust-center:approve`` (approve or reject one; each approver
 needs an own identity, so the shared secret never has it) and ``trust-center:admin`` (key
-rotation). The shared secret grants register, pseudonyms and consent.
+rotation), ``trust-center:projects`` (the platform provider: pseudonyms for an approved research
+project's extract). The shared secret grants register, pseudonyms and consent.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SCOPE_CONSENT = "trust-center:consent"
 SCOPE_REIDENTIFY = "trust-center:reidentify"
 SCOPE_APPROVE = "trust-center:approve"
 SCOPE_ADMIN = "trust-center:admin"
+SCOPE_PROJECTS = "trust-center:projects"
 SHARED_SECRET_SCOPES = frozenset({SCOPE_REGISTER, SCOPE_PSEUDONYMS, SCOPE_CONSENT})
 MAX_DERIVE = 10_000
 
@@ -175,7 +177,8 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
             "vorgangsnummerClinical": reg.vorgangsnummer_clinical,
             "expires": reg.expires.isoformat().replace("+00:00", "Z"),
             "mode": reg.mode,
-        }, 201)
+            "newCase": reg.new_case,
+        }, 201 if reg.new_case else 200)
 
     @bp.post("/corrections/fetch")
     def fetch_corrections() -> Response:
@@ -201,16 +204,26 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
 
     @bp.post("/pseudonyms/derive")
     def derive() -> Response:
-        """Pseudonyms of local identifiers in the caller's domain."""
+        """Pseudonyms of local identifiers in the caller's domain: {namespace, values} or
+        {identifiers: [{system, value}]}."""
         who = _require(SCOPE_PSEUDONYMS)
         body = _body()
-        values = body.get("values")
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise _BadRequest("'values' must be a list of strings")
-        if len(values) > MAX_DERIVE:
+        if "identifiers" in body:
+            items = body["identifiers"]
+            if not isinstance(items, list) or not all(
+                    isinstance(i, dict) and isinstance(i.get("system"), str)
+                    and isinstance(i.get("value"), str) for i in items):
+                raise _BadRequest("'identifiers' must be a list of {system, value} strings")
+            pairs = [(i["system"], i["value"]) for i in items]
+        else:
+            values = body.get("values")
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise _BadRequest("'values' must be a list of strings")
+            namespace = _str(body, "namespace")
+            pairs = [(namespace, v) for v in values]
+        if len(pairs) > MAX_DERIVE:
             raise _BadRequest(f"at most {MAX_DERIVE} values per request")
-        out = service.derive(_str(body, "domain"), _str(body, "namespace"), values,
-                             actor=who.subject)
+        out = service.pseudonymize_identifiers(_str(body, "domain"), pairs, actor=who.subject)
         return _json({"pseudonyms": out})
 
     @bp.post("/pseudonyms/lookup")
@@ -221,6 +234,18 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         info = service.lookup(_str(body, "domain"), _str(body, "pseudonym"))
         return _json({"pseudonym": info.pseudonym, "domain": info.domain, "keyId": info.key_id,
                       "current": info.current, "subjectType": info.subject_type})
+
+    @bp.post("/pseudonyms/translate")
+    def translate() -> Response:
+        """Pseudonyms under the domain's current key (re-keying after a rotation)."""
+        _require(SCOPE_PSEUDONYMS)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        return _json({"pseudonyms": service.translate(_str(body, "domain"), items)})
 
     @bp.post("/corrections")
     def request_correction() -> Response:
@@ -242,6 +267,21 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         decision = service.may_use(_str(body, "domain"), _str(body, "pseudonym"), purpose,
                                    _moment(body.get("on")))
         return _json({"allowed": decision.allowed, "reason": decision.reason})
+
+    @bp.post("/consent/permitted")
+    def consent_permitted() -> Response:
+        """The subset of pseudonyms whose data may be used for a purpose (default deny)."""
+        _require(SCOPE_CONSENT)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        purpose = _enum(Purpose, body.get("purpose"), "purpose")
+        allowed = service.permitted(_str(body, "domain"), items, purpose,
+                                    _moment(body.get("on")))
+        return _json({"permitted": [p for p in dict.fromkeys(items) if p in allowed]})
 
     @bp.post("/consent/participation")
     def record_participation() -> Response:
@@ -318,6 +358,22 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         who = _require(SCOPE_REGISTER)
         number = service.answer_reidentification(request_id, _str(_body(), "ik"), who.subject)
         return _json({"id": request_id, "arbeitsnummer": number})
+
+    # --- research projects ------------------------------------------------------------------
+
+    @bp.post("/projects/pseudonyms")
+    def project_pseudonyms() -> Response:
+        """Person pseudonyms in a project's domain for node pseudonyms (null: no consent)."""
+        who = _require(SCOPE_PROJECTS)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        mapping = service.project_pseudonyms(_str(body, "project"), _str(body, "domain"), items,
+                                             who.subject)
+        return _json({"pseudonyms": mapping})
 
     # --- operators --------------------------------------------------------------------------
 

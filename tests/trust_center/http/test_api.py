@@ -236,3 +236,17 @@ def test_key_rotation_needs_admin(secured: FlaskClient) -> None:
                                  headers=_h("node")), 403, "forbidden")
     resp = secured.post("/trust-center/keys/rotate", json={"domain": KDK}, headers=_h("admin"))
     assert resp.get_json()["newKeyId"] == "k2"
+
+
+def test_project_pseudonyms_endpoint(client: FlaskClient, secured: FlaskClient) -> None:
+    p = _exchange(client, _register(client, "AN-PR")["vorgangsnummerClinical"])
+    resp = client.post("/trust-center/projects/pseudonyms",
+                       json={"project": "P-9", "domain": KDK, "pseudonyms": [p]})
+    assert resp.status_code == 200
+    assert resp.get_json() == {"pseudonyms": {p: None}}  # no research consent: none issued
+    _assert_problem(client.post("/trust-center/projects/pseudonyms",
+                                json={"project": "bad id!", "domain": KDK, "pseudonyms": [p]}),
+                    400, "invalid-identifier")
+    _assert_problem(secured.post("/trust-center/projects/pseudonyms",
+                                 json={"project": "P-9", "domain": KDK, "pseudonyms": [p]},
+                                 headers=_h("node")), 403, "forbidden")
