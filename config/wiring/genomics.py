@@ -78,6 +78,21 @@ def wire(app: Flask, ctx: AppContext) -> None:
     ctx.provide(HtsgetService, htsget)
     htsget_http.register(app, htsget, store, htsget_service_info(settings))
 
+    from ga4gh.drs import http as drs_http
+
+    drs_http.register(app, catalogue, drs_service_info(settings))
+
+
+def drs_service_info(settings: Settings) -> ServiceInfo:
+    """service-info of the DRS API (type org.ga4gh:drs:1.4.0)."""
+    return deployment_info(
+        settings,
+        id=f"{settings.service_id}.drs",
+        name=f"{settings.service_name} DRS",
+        type=ServiceType(group="org.ga4gh", artifact="drs", version="1.4.0"),
+        description="GA4GH DRS 1.4 for catalogued genomic files (reads, variants, references).",
+    )
+
 
 def htsget_service_info(settings: Settings) -> ServiceInfo:
     """service-info of the htsget API (type org.ga4gh:htsget:1.3.0)."""
@@ -90,6 +105,29 @@ def htsget_service_info(settings: Settings) -> ServiceInfo:
     )
 
 
+def seed_demo(ctx: AppContext) -> list[str]:
+    """Catalogue small generated BAM, CRAM, VCF, BCF and FASTA files for `serve --demo`."""
+    from ga4gh.catalogue.demo import make_genomic_files
+
+    catalogue: GenomicCatalogue = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
+    files = make_genomic_files(ctx.settings.data_dir / "genomics-demo")
+    wanted = [
+        ("demo-ref", files.fasta), ("demo-bam", files.bam), ("demo-cram", files.cram),
+        ("demo-vcf", files.vcf), ("demo-bcf", files.bcf),
+    ]
+    for object_id, path in wanted:
+        if catalogue.get(object_id) is None:
+            catalogue.add(object_id, path, dataset="demo")
+    return [
+        "curl '{base}/ga4gh/htsget/v1/reads/demo-bam?referenceName=chr1&start=10000&end=20000'",
+        "samtools view -c '{base}/ga4gh/htsget/v1/reads/demo-bam?referenceName=chr2'",
+        "bcftools view -H '{base}/ga4gh/htsget/v1/variants/demo-vcf?referenceName=chr1"
+        "&start=0&end=5000'",
+        "curl '{base}/ga4gh/drs/v1/objects/demo-bcf'",
+    ]
+
+
 COMPONENT = Component(
-    name="genomics", wire=wire, migrations=MIGRATIONS, commands=(genomics_cli,)
+    name="genomics", wire=wire, migrations=MIGRATIONS, commands=(genomics_cli,),
+    seed_demo=seed_demo,
 )

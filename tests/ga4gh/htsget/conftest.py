@@ -21,4 +21,4 @@ def catalogued(ctx: AppContext, genomic_files: GenomicFiles) -> Iterator[dict[st
         catalogue.add(object_id, getattr(genomic_files, attr), dataset="ds1")
     yield IDS
     for object_id in IDS.values():
-        catalogue.remove(object_id)
+        catalogue.remove(object_id, force=True)
