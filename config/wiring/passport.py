@@ -125,7 +125,7 @@ def wire(app: Flask, ctx: AppContext) -> None:
         ),
     )
     ctx.provide(Clearinghouse, clearinghouse)
-    ctx.provide(Enforcer, Enforcer(ctx, platform_url))
+    ctx.provide(Enforcer, Enforcer(ctx, platform_url, audit_mode=ps.audit_decisions))
     # htsget tickets and DRS access URLs: grants and consent decide for broker tokens.
     ctx.provide(ReadPolicy, PassportReadPolicy(ctx, ScopeReadPolicy()))  # type: ignore[type-abstract]
     if ctx.settings.authorization == "on":
@@ -166,6 +166,34 @@ def add_user(username: str, affiliation: str, bona_fide: bool, password: str) ->
     click.echo(f'{{"sub": "{user.subject}"}}')
 
 
+DEMO_CLIENT = "Demo research app"
+
+
+def seed_demo(ctx: AppContext) -> list[str]:
+    """A public OAuth client for trying the code flow (PKCE) against the embedded broker."""
+    from sqlalchemy import select
+
+    from ga4gh.passport.storage.tables import clients
+
+    store = PassportStore(ctx.engine)
+    issuer = issuer_url(ctx)
+    with ctx.engine.connect() as conn:
+        existing = conn.execute(
+            select(clients.c.client_id).where(clients.c.name == DEMO_CLIENT)
+        ).scalar()
+    client_id = existing or store.register_client(
+        DEMO_CLIENT, "researcher-app", public=True,
+        redirect_uris=["http://127.0.0.1:8765/callback"],
+        scopes=["openid", "profile", "offline_access", "ga4gh_passport_v1", "user/*.rs"],
+    ).client_id
+    return [
+        f"passport: discovery at {issuer}/.well-known/openid-configuration",
+        f"passport: demo public client_id {client_id} (PKCE S256, redirect "
+        "http://127.0.0.1:8765/callback)",
+    ]
+
+
 COMPONENT = Component(
-    name="passport", wire=wire, migrations=MIGRATIONS, commands=(passport_group,)
+    name="passport", wire=wire, migrations=MIGRATIONS, commands=(passport_group,),
+    seed_demo=seed_demo,
 )

@@ -68,7 +68,7 @@ class BrokerKeys:
     def __init__(self, keys: KeyStore) -> None:
         self.es256: SigningKey = keys.signing_key(TOKEN_KEY, "ec-p256")
         self.rs256: SigningKey = keys.signing_key(ID_TOKEN_KEY, "rsa-2048")
-        self._private = {
+        self._private: dict[str, ECKey | RSAKey] = {
             self.es256.kid: ECKey.import_key(self.es256.private_pem()),
             self.rs256.kid: RSAKey.import_key(self.rs256.private_pem()),
         }
@@ -127,7 +127,9 @@ class Broker:
             "jti": jti,
             "gty": grant_type,
         }
-        token = self.keys.sign({"typ": ACCESS_TOKEN_TYP}, claims, self.keys.es256)
+        # RS256: verified on every request by every resource server, and RSA verification is
+        # several times cheaper than ECDSA (visas and passports stay ES256, verified rarely).
+        token = self.keys.sign({"typ": ACCESS_TOKEN_TYP}, claims, self.keys.rs256)
         return MintedToken(token, jti, exp)
 
     def id_token(self, *, client_id: str, user: User, nonce: str | None, auth_time: int) -> str:

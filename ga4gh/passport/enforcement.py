@@ -16,9 +16,12 @@ or, where the dataset is only known inside the handler, ``enforce(AccessRequest(
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,15 +101,99 @@ class VisaGrant:
     purpose: str
 
 
+class DecisionAuditor:
+    """Appends access decisions to the audit log, synchronously or in batches.
+
+    ``async`` mode queues decisions and a daemon thread appends them in one transaction per
+    batch (every entry still hash-chained and the head signed), which takes the audit write
+    off the request path. Nothing is dropped: when the queue is full the caller appends
+    synchronously; :meth:`flush` (called at exit) drains it. What can be lost is what a crash
+    of the process leaves in the queue (at most ``batch_wait`` seconds of decisions).
+    """
+
+    def __init__(self, audit_log: Any, mode: str = "async", max_queue: int = 10_000,
+                 batch_wait: float = 0.05) -> None:
+        self._log = audit_log
+        self._mode = mode
+        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(max_queue)
+        self._batch_wait = batch_wait
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        if mode == "async":
+            atexit.register(self.flush)
+
+    def record(self, actor: str, details: dict[str, Any]) -> None:
+        """Record one decision (event ``access.decision``)."""
+        if self._mode != "async":
+            self._log.append("access.decision", actor, details)
+            return
+        self._start()
+        try:
+            self._queue.put_nowait((actor, details))
+        except queue.Full:
+            self._log.append("access.decision", actor, details)
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="audit-decisions",
+                                                    daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            taken = 1
+            batch = [first] if first is not None else []
+            deadline = time.monotonic() + self._batch_wait
+            while len(batch) < 500:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                taken += 1
+                if item is not None:
+                    batch.append(item)
+            try:
+                if batch:
+                    self._write(batch)
+            except Exception:  # noqa: BLE001 - keep auditing; the failure itself is logged
+                log.exception("audit log append failed for %d decisions", len(batch))
+            finally:
+                for _ in range(taken):
+                    self._queue.task_done()
+
+    def _write(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        from common.db import write_transaction
+
+        with write_transaction(self._log.engine) as conn:
+            for actor, details in batch:
+                self._log.append("access.decision", actor, details, conn=conn)
+
+    def flush(self) -> None:
+        """Wait until every queued decision is in the audit log."""
+        if self._mode == "async" and self._thread is not None and self._thread.is_alive():
+            self._queue.join()
+
+
 class Enforcer:
     """Decides and audits access requests for one app."""
 
     def __init__(
-        self, ctx: AppContext, platform_url: str = "", clock: Callable[[], float] = time.time
+        self, ctx: AppContext, platform_url: str = "", clock: Callable[[], float] = time.time,
+        audit_mode: str = "sync",
     ) -> None:
         self._ctx = ctx
         self._platform_url = platform_url
         self._clock = clock
+        self._audit_mode = audit_mode
+        self._auditor: DecisionAuditor | None = None
+
+    def flush(self) -> None:
+        """Wait until every decision so far is in the audit log."""
+        if self._auditor is not None:
+            self._auditor.flush()
 
     def _grants(self, principal: Principal, at: datetime) -> list[GrantLike]:
         if principal.unrestricted or getattr(principal, "system", False):
@@ -175,6 +262,8 @@ class Enforcer:
         audit = self._ctx.find(AuditLog)
         if audit is None:
             return
+        if self._auditor is None:
+            self._auditor = DecisionAuditor(audit, self._audit_mode)
         details: dict[str, Any] = {
             "kind": req.kind,
             "action": req.action,
@@ -189,7 +278,7 @@ class Enforcer:
             details["grant"] = decision.grant_id
         if decision.purpose is not None:
             details["purpose"] = decision.purpose
-        audit.append("access.decision", principal.subject[:200] or "anonymous", details)
+        self._auditor.record(principal.subject[:200] or "anonymous", details)
 
 
 def current_principal() -> Principal:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import Blueprint, Flask, Response, jsonify, make_response, redirect, request
 
+from common.auth import bearer_token
 from common.errors import Unauthenticated
 from common.http import register_error_renderer
 from ga4gh.passport.broker import Broker
@@ -164,7 +164,7 @@ def create_blueprint(
         return _page("Sign in", body, status)
 
     @bp.route(PREFIX + "/authorize", methods=["GET", "POST"])
-    def authorize() -> Response:
+    def authorize() -> Any:
         """RFC 6749 4.1.1 authorization endpoint with the embedded login form."""
         params = {k: v for k in _AUTHZ_PARAMS if (v := request.values.get(k)) is not None}
         try:
@@ -204,7 +204,7 @@ def create_blueprint(
         """OIDC UserInfo with the user's visas in ``ga4gh_passport_v1`` (AAI 1.2)."""
         try:
             principal = clearinghouse.verify_access_token(
-                _bearer(request.headers.get("Authorization")))
+                bearer_token(request.headers.get("Authorization")))
         except (InvalidToken, Unauthenticated) as exc:
             return oauth_error(401, "invalid_token", exc.message)
         if "openid" not in principal.scopes or principal.system:
@@ -226,11 +226,3 @@ def create_blueprint(
     register_error_renderer(app, PREFIX, _render_error)
     return bp
 
-
-def _bearer(authorization: str | None) -> str:
-    from common.auth import bearer_token
-
-    return bearer_token(authorization)
-
-
-__all__ = ["create_blueprint", "oauth_error", "time"]

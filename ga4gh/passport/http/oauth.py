@@ -33,7 +33,6 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 
-from common.errors import InvalidInput
 from ga4gh.passport.broker import Broker
 from ga4gh.passport.core import scopes as smart
 from ga4gh.passport.core.clearinghouse import Clearinghouse
@@ -154,9 +153,13 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
-    def __init__(self, store: PassportStore, audiences: list[str], max_bytes: int) -> None:
+    def __init__(
+        self, store: PassportStore, audiences: list[str], max_bytes: int,
+        clock: Callable[[], int],
+    ) -> None:
         super().__init__(validate_jti=True, leeway=30)
         self._store = store
+        self._now = clock
         self._audiences = audiences
         self._max_bytes = max_bytes
 
@@ -183,11 +186,11 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
             raise InvalidClientError(description="the assertion's key is not registered")
         try:
             verify_signature(assertion, import_public_jwk(jwk), header["alg"])
-            check_claims(claims, now=self._store._t(), issuer=client_id, audience=self._audiences,
+            check_claims(claims, now=self._now(), issuer=client_id, audience=self._audiences,
                          required=("iss", "sub", "aud", "exp", "jti"), max_lifetime=None)
         except InvalidToken as exc:
             raise InvalidClientError(description=exc.message) from exc
-        if claims["exp"] - self._store._t() > 600:
+        if claims["exp"] - self._now() > 600:
             raise InvalidClientError(description="client assertions may live at most 10 minutes")
         if not self._store.first_use_of_assertion(client_id, claims["jti"], int(claims["exp"])):
             raise InvalidClientError(description="the client assertion was used before")
@@ -444,7 +447,7 @@ def build_server(
 
     server.register_client_auth_method(
         "private_key_jwt",
-        PrivateKeyJwt(store, [token_url, cfg.issuer], 16 * 1024),
+        PrivateKeyJwt(store, [token_url, cfg.issuer], 16 * 1024, broker.now),
     )
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
     server.register_grant(ClientCredentialsGrant)
@@ -495,5 +498,3 @@ def error_redirect(redirect_uri: str, error: OAuth2Error, issuer: str, state: st
     params.append(("iss", issuer))
     return add_params_to_uri(redirect_uri, params)
 
-
-__all__ = ["InvalidInput", "PassportAuthorizationServer", "build_server", "error_redirect"]

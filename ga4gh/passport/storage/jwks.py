@@ -83,7 +83,8 @@ class PinnedKeys:
         except (OSError, ValueError, InvalidToken):
             return cached[1].get(kid) if cached else None
         keys: dict[str, PublicKey] = {}
-        for jwk in data.get("keys", []) if isinstance(data.get("keys"), list) else []:  # type: ignore[union-attr]
+        listed = data.get("keys")
+        for jwk in listed if isinstance(listed, list) else []:
             if isinstance(jwk, dict) and isinstance(jwk.get("kid"), str):
                 try:
                     keys[jwk["kid"]] = import_public_jwk(jwk)

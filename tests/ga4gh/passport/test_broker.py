@@ -87,7 +87,7 @@ def test_code_flow_with_pkce_issues_tokens_and_iss(world: World) -> None:
     assert body["token_type"] == "Bearer"
     assert "refresh_token" in body and "id_token" in body
     header, claims = split_compact(body["access_token"], 16384)
-    assert header["typ"] == "at+jwt" and header["alg"] == "ES256"
+    assert header["typ"] == "at+jwt" and header["alg"] == "RS256"
     assert claims["sub"] == world.user_sub
     assert claims["aud"] == ISSUER
     assert set(claims["scope"].split()) == {"openid", "user/*.rs", "ga4gh_passport_v1"}
@@ -206,3 +206,32 @@ def test_suspending_a_client_revokes_its_tokens(world: World) -> None:
     again = world.node_token()
     assert again.status_code == 401, again.json
     assert again.json["error"] == "invalid_client"
+
+
+def test_demo_seed_registers_one_public_client(world: World) -> None:
+    from config.wiring.passport import seed_demo
+
+    first = seed_demo(world.ctx)
+    second = seed_demo(world.ctx)
+    assert first == second
+    client_id = first[1].split("client_id ")[1].split()[0]
+    client = world.store.get(client_id)
+    assert client is not None and client.token_endpoint_auth_method == "none"
+    assert client.redirect_uris == ("http://127.0.0.1:8765/callback",)
+
+
+def test_cli_add_user(world: World, monkeypatch: object) -> None:
+    from click.testing import CliRunner
+
+    from config.wiring.passport import passport_group
+
+    settings = world.ctx.settings
+    env = {"GENOMSEQ_DATA_DIR": str(settings.data_dir),
+           "GENOMSEQ_DATABASE_URL": settings.database_url,
+           "GENOMSEQ_TRUST_CENTER_DATABASE_URL": settings.trust_center.database_url}
+    result = CliRunner().invoke(passport_group, ["add-user", "grace", "--bona-fide"],
+                                input="a long enough password\na long enough password\n",
+                                env=env)
+    assert result.exit_code == 0, result.output
+    assert world.store.authenticate("grace", "a long enough password") is not None
+    assert "password" not in result.output.split("\n")[-2]

@@ -64,7 +64,10 @@ def signed(world: World, claims: dict[str, Any], header: dict[str, Any] | None =
            *, record: bool = True) -> str:
     """A token signed with the broker's real ES256 key (and recorded as issued)."""
     keys = world.broker.keys
-    token = keys.sign(header if header is not None else {"typ": "at+jwt"}, claims, keys.es256)
+    header = header if header is not None else {"typ": "at+jwt"}
+    # Access tokens are RS256 like the broker's; visas and passports ES256.
+    key = keys.es256 if "vnd.ga4gh" in str(header.get("typ")) else keys.rs256
+    token = keys.sign(header, claims, key)
     if record and "jti" in claims:
         world.store.record_access_token(claims["jti"], str(claims.get("client_id", "x")),
                                         str(claims.get("sub", "x")), int(claims.get("exp", 0)),
@@ -199,15 +202,30 @@ def test_id_token_used_as_access_token(world: World) -> None:
     assert reason(world, tokens["id_token"]) == "typ"
 
 
-def test_unknown_key_with_known_kid(world: World) -> None:
-    attacker = ECKey.generate_key("P-256")
-    kid = world.broker.keys.es256.kid
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_unknown_key_with_known_kid(world: World, alg: str) -> None:
+    keys = world.broker.keys
+    if alg == "RS256":
+        attacker: Any = RSAKey.generate_key(2048)
+        kid = keys.rs256.kid
+    else:
+        attacker = ECKey.generate_key("P-256")
+        kid = keys.es256.kid
     claims = access_claims(world)
     world.store.record_access_token(claims["jti"], "x", "x", claims["exp"], None)
-    token = jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": kid}, claims, attacker,
-                       algorithms=["ES256"])
+    token = jwt.encode({"alg": alg, "typ": "at+jwt", "kid": kid}, claims, attacker,
+                       algorithms=[alg])
     assert reason(world, token) == "signature"
     refused(world, token)
+
+
+def test_algorithm_not_matching_the_key(world: World) -> None:
+    # An ES256 header naming the RSA key's kid must not be verified with that key.
+    attacker = ECKey.generate_key("P-256")
+    claims = signed_claims(world)
+    token = jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": world.broker.keys.rs256.kid},
+                       claims, attacker, algorithms=["ES256"])
+    assert reason(world, token) == "key"
 
 
 def test_unknown_kid(world: World) -> None:

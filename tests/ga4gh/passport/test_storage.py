@@ -29,3 +29,17 @@ def test_usernames_are_unique(ctx: AppContext) -> None:
     store.create_user("grace", "a long enough password")
     with pytest.raises(Conflict):
         store.create_user("grace", "another long password")
+
+
+def test_async_decision_audit_keeps_every_entry_and_the_chain(ctx: AppContext) -> None:
+    from common.audit import AuditLog
+    from ga4gh.passport.enforcement import DecisionAuditor
+
+    log = ctx.get(AuditLog)
+    auditor = DecisionAuditor(log, "async", max_queue=5, batch_wait=0.01)
+    for i in range(40):  # more than the queue holds: the overflow is written synchronously
+        auditor.record("researcher-1", {"kind": "Observation", "n": i})
+    auditor.flush()
+    entries = [e for e in log.entries(limit=1000) if e.event == "access.decision"]
+    assert sorted(e.details["n"] for e in entries) == list(range(40))
+    assert log.verify().ok
