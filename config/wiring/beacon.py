@@ -1,15 +1,196 @@
-"""Wiring of the beacon component (not built yet: contributes nothing)."""
+"""Wiring of the Beacon v2 component: index adapter, service, blueprint, CLI and demo data."""
 
 from __future__ import annotations
 
-from flask import Flask
+import datetime as dt
+import gzip
+from pathlib import Path
 
-from config.context import AppContext
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+from sqlalchemy import text
+
+from common.db import write_transaction
+from common.http import register_error_renderer
+from common.migrations import MigrationSet
+from config.context import AppContext, app_context
 from config.wiring import Component
+from ga4gh.beacon.core.access import AccessPolicy, Disclosure
+from ga4gh.beacon.core.assemblies import canonical_chrom, normalise_assembly
+from ga4gh.beacon.core.model import API_VERSION
+from ga4gh.beacon.core.ports import ClinicalFacts, ResearchConsent, VariantFile, VariantFileSource
+from ga4gh.beacon.core.responses import BeaconIdentity
+from ga4gh.beacon.core.service import BeaconService, BudgetRule
+from ga4gh.beacon.http.blueprint import PREFIX, beacon_blueprint, error_renderer
+from ga4gh.beacon.storage.budget import SqlQueryBudget
+from ga4gh.beacon.storage.fhir_facts import FhirClinicalFacts
+from ga4gh.beacon.storage.loader import build_index, set_contig_digests
+from ga4gh.beacon.storage.refresh import refresh_individuals
+from ga4gh.beacon.storage.sql import SqlBeaconIndex
+
+MIGRATIONS = (MigrationSet("beacon", "ga4gh.beacon.storage.migrations"),)
+
+
+def build_service(ctx: AppContext) -> BeaconService:
+    """The BeaconService for this deployment's settings."""
+    s = ctx.settings
+    b = s.beacon
+    from config.wiring.service_info import deployment_info
+
+    info = deployment_info(s)
+    identity = BeaconIdentity(
+        id=b.beacon_id or f"{s.service_id}.beacon",
+        name=f"{s.service_name} Beacon",
+        organization_id=s.service_id,
+        organization_name=s.organization_name,
+        organization_url=s.organization_url,
+        environment=s.environment,
+        version=info.version,
+        description="Beacon v2 over the genome data center's variants and the pseudonymised "
+                    "clinical data of consenting donors (Modellvorhaben Genomsequenzierung).",
+    )
+    policy = AccessPolicy.from_entries(
+        b.default_security_level, b.dataset_security_levels,
+        {"public": b.public_granularity, "registered": b.registered_granularity,
+         "controlled": b.controlled_granularity})
+    return BeaconService(
+        SqlBeaconIndex(ctx.engine), identity, policy,
+        Disclosure(b.count_threshold, b.small_count_policy, b.count_rounding),
+        default_assembly=b.default_assembly,
+        budget=SqlQueryBudget(ctx.engine),
+        budget_rule=BudgetRule(b.query_budget, b.query_budget_window_seconds),
+        default_limit=b.default_page_size,
+    )
 
 
 def wire(app: Flask, ctx: AppContext) -> None:
-    """Nothing to wire yet."""
+    """Register the Beacon blueprint and its error renderer; provide the service."""
+    from config.wiring.service_info import deployment_info
+    from ga4gh.service_info.core import ServiceType
+
+    service = build_service(ctx)
+    ctx.provide(BeaconService, service)
+    info = deployment_info(
+        ctx.settings, id=service.identity.id, name=service.identity.name,
+        type=ServiceType(group="org.ga4gh", artifact="beacon", version=API_VERSION),
+        description=service.identity.description)
+    app.register_blueprint(beacon_blueprint(
+        service, info.to_json(), (ctx.settings.beacon.default_page_size,
+                                  ctx.settings.beacon.max_page_size),
+        ctx.settings.public_base_url))
+    register_error_renderer(app, PREFIX, error_renderer(service))
 
 
-COMPONENT = Component(name="beacon", wire=wire)
+def clinical_facts(ctx: AppContext) -> ClinicalFacts:
+    """Clinical facts port: a wired one, else the adapter over the FHIR tables."""
+    return ctx.find(ClinicalFacts) or FhirClinicalFacts(  # type: ignore[type-abstract]
+        ctx.engine, ctx.settings.beacon.pseudonym_identifier_system)
+
+
+def research_consent(ctx: AppContext) -> ResearchConsent | None:
+    """The consent port if the trust center provides one."""
+    return ctx.find(ResearchConsent)  # type: ignore[type-abstract]
+
+
+def refresh(ctx: AppContext) -> str:
+    """Refresh consent and clinical facts snapshots; a one-line summary."""
+    stats = refresh_individuals(ctx.engine, research_consent(ctx), clinical_facts(ctx),
+                                require_consent=ctx.settings.beacon.require_consent,
+                                today=dt.date.today())
+    return (f"{stats.individuals} individuals, {stats.consented} with research consent, "
+            f"{stats.with_facts} with clinical data")
+
+
+@click.group("beacon")
+def beacon_cli() -> None:
+    """Beacon v2: variant index, consent/clinical snapshots, gene table."""
+
+
+@beacon_cli.command("index")
+@click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Index this VCF/BCF instead of the catalogue (repeatable).")
+@click.option("--dataset", default="default", show_default=True,
+              help="Dataset of the --file files.")
+@click.option("--donor", default=None, help="Donor pseudonym owning the --file files' samples.")
+@click.option("--reference", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="FASTA of the assembly: record refget/MD5 digests of indexed contigs.")
+@click.option("--append", is_flag=True, help="Add to the index instead of rebuilding it.")
+@with_appcontext
+def index_command(files: tuple[str, ...], dataset: str, donor: str | None,
+                  reference: str | None, append: bool) -> None:
+    """Rebuild the variant index from catalogued VCF/BCF files (or the given files)."""
+    from tqdm import tqdm
+
+    ctx = app_context()
+    if files:
+        sources = [VariantFile(id=Path(f).name, dataset=dataset, path=str(Path(f).resolve()),
+                               donor_pseudonym=donor) for f in files]
+    else:
+        catalogue = ctx.find(VariantFileSource)  # type: ignore[type-abstract]
+        if catalogue is None:
+            raise click.ClickException("no genomics catalogue is wired: pass --file")
+        sources = list(catalogue.variant_files())
+    with tqdm(unit=" records", unit_scale=True, desc="beacon index") as bar:
+        stats = build_index(ctx.engine, sources, ctx.settings.beacon.default_assembly,
+                            rebuild=not append, progress=bar.update)
+    click.echo(f"indexed {stats.files} files: {stats.records} records, {stats.rows} rows in "
+               f"{stats.seconds:.1f} s ({stats.records_per_second:,.0f} records/s)")
+    if reference:
+        n = set_contig_digests(ctx.engine, reference, ctx.settings.beacon.default_assembly)
+        click.echo(f"digests recorded for {n} contigs")
+    click.echo("refreshed: " + refresh(ctx))
+
+
+@beacon_cli.command("refresh")
+@with_appcontext
+def refresh_command() -> None:
+    """Re-read consent (research use, today) and clinical facts of every indexed donor."""
+    click.echo("refreshed: " + refresh(app_context()))
+
+
+@beacon_cli.command("genes")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--assembly", default="GRCh38", show_default=True)
+@with_appcontext
+def genes_command(path: str, assembly: str) -> None:
+    """Load a gene table for geneId queries: GTF/GFF3 (gene lines, gene_name/Name) or a BED/TSV
+    of chrom, 0-based start, end, symbol. Replaces the table of that assembly."""
+    ctx = app_context()
+    assembly = normalise_assembly(assembly)
+    rows = []
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt") as fh:  # type: ignore[operator]
+        for line in fh:
+            if line.startswith(("#", "track", "browser")) or not line.strip():
+                continue
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) >= 9 and cols[2] == "gene":
+                attrs = cols[8]
+                symbol = None
+                for key in ("gene_name", "Name", "gene"):
+                    for part in attrs.replace("=", " ").split(";"):
+                        k, _, v = part.strip().partition(" ")
+                        if k == key and v:
+                            symbol = v.strip().strip('"')
+                            break
+                    if symbol:
+                        break
+                if not symbol:
+                    continue
+                chrom, start, end = cols[0], int(cols[3]) - 1, int(cols[4])
+            elif len(cols) >= 4:
+                chrom, start, end, symbol = cols[0], int(cols[1]), int(cols[2]), cols[3]
+            else:
+                continue
+            rows.append({"a": assembly, "s": symbol, "c": canonical_chrom(chrom, assembly) or chrom,
+                         "b": start, "e": end})
+    with write_transaction(ctx.engine) as conn:
+        conn.execute(text("DELETE FROM beacon_gene WHERE assembly = :a"), {"a": assembly})
+        if rows:
+            conn.execute(text("INSERT INTO beacon_gene (assembly, symbol, chrom, start_pos, "
+                              "end_pos) VALUES (:a, :s, :c, :b, :e)"), rows)
+    click.echo(f"loaded {len(rows)} genes for {assembly}")
+
+
+COMPONENT = Component(name="beacon", wire=wire, migrations=MIGRATIONS, commands=(beacon_cli,))
