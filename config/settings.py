@@ -49,9 +49,28 @@ class TrustCenterSettings:
     """Trust center: Vorgangsnummern, pseudonyms, consent, re-identification."""
 
     # Empty: the trust center runs in-process with its own database (see database_url).
+    # Set (https://tc.example/trust-center): this node uses that trust center over HTTP.
     url: str = ""
     database_url: str = ""
+    # File holding the 32-byte master key as 64 hex characters (0600). Empty: master_key, or
+    # else <data_dir>/trust_center/master.key, generated on first start.
     master_key_file: str = ""
+    # The master key itself as 64 hex characters (prefer master_key_file; never logged).
+    master_key: str = field(default="", repr=False)
+    # Days a Vorgangsnummer (or tanG/tanC) can be exchanged after registration.
+    vorgangsnummer_lifetime_days: int = 90
+    # Compatibility mode: accept hospital-generated tanG/tanC instead of issued Vorgangsnummern.
+    accept_transfer_numbers: bool = True
+    # File with a shared secret machine clients may send as Bearer token to /trust-center
+    # (until OAuth clients exist); the HTTP adapter sends it to url.
+    shared_secret_file: str = ""
+    # Pseudonym domains of this deployment's own nodes (BfArM KDK/GRZ ids).
+    clinical_data_node_id: str = "KDKXXX001"
+    genome_data_center_id: str = "GRZXXX001"
+    # Pseudonymize FHIR resources before the clinical data node stores them.
+    pseudonymize_fhir: bool = True
+    # Seconds the HTTP adapter waits for the trust center.
+    request_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
