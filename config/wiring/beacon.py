@@ -23,6 +23,7 @@ from ga4gh.beacon.core.ports import ClinicalFacts, ResearchConsent, VariantFile,
 from ga4gh.beacon.core.responses import BeaconIdentity
 from ga4gh.beacon.core.service import BeaconService, BudgetRule
 from ga4gh.beacon.http.blueprint import PREFIX, beacon_blueprint, error_renderer
+from ga4gh.beacon.storage.adapters import CatalogueVariantFiles, TrustCenterConsent
 from ga4gh.beacon.storage.budget import SqlQueryBudget
 from ga4gh.beacon.storage.fhir_facts import FhirClinicalFacts
 from ga4gh.beacon.storage.loader import build_index, set_contig_digests
@@ -80,6 +81,26 @@ def wire(app: Flask, ctx: AppContext) -> None:
                                   ctx.settings.beacon.max_page_size),
         ctx.settings.public_base_url))
     register_error_renderer(app, PREFIX, error_renderer(service))
+    _provide_adapters(ctx)
+
+
+def _provide_adapters(ctx: AppContext) -> None:
+    """Adapt the catalogue and the trust center's consent port when they are wired."""
+    try:
+        from ga4gh.catalogue.ports import GenomicCatalogue
+    except ImportError:  # genomics component not installed
+        GenomicCatalogue = None  # type: ignore[assignment,misc]  # noqa: N806
+    catalogue = ctx.find(GenomicCatalogue) if GenomicCatalogue else None  # type: ignore[type-abstract]
+    if catalogue is not None and ctx.find(VariantFileSource) is None:  # type: ignore[type-abstract]
+        ctx.provide(VariantFileSource, CatalogueVariantFiles(catalogue))  # type: ignore[type-abstract]
+    try:
+        from trust_center.ports import ConsentService
+    except ImportError:
+        ConsentService = None  # type: ignore[assignment,misc]  # noqa: N806
+    consent = ctx.find(ConsentService) if ConsentService else None  # type: ignore[type-abstract]
+    if consent is not None and ctx.find(ResearchConsent) is None:  # type: ignore[type-abstract]
+        domain = "grz:" + ctx.settings.trust_center.genome_data_center_id
+        ctx.provide(ResearchConsent, TrustCenterConsent(consent, domain))  # type: ignore[type-abstract]
 
 
 def clinical_facts(ctx: AppContext) -> ClinicalFacts:
