@@ -7,7 +7,8 @@ for a dataset is CONTROLLED with a grant for it (a ``beacon:controlled:<dataset>
 GA4GH ``ControlledAccessGrants`` visa naming it), REGISTERED when the caller is a registered
 researcher (``beacon:registered`` scope or ``ResearcherStatus`` plus
 ``AcceptedTermsAndPolicies`` visas, GA4GH Passport v1.2 "Registered access") and PUBLIC
-otherwise. A dataset is visible when the tier reaches its level; the tier's configured
+otherwise. Visas come from the verified ``visas`` of a passport clearinghouse principal.
+A dataset is visible when the tier reaches its level; the tier's configured
 ceiling (default public -> boolean, registered -> count, controlled -> record) bounds the
 granularity.
 """
@@ -46,26 +47,20 @@ class Caller:
 ANONYMOUS = Caller()
 
 
-def caller_from(subject: str | None, scopes: Iterable[str], claims: Mapping[str, object],
-                unrestricted: bool = False) -> Caller:
-    """Derive the Caller from a principal's subject, scopes and (decoded) visa claims."""
+def caller_from(subject: str | None, scopes: Iterable[str],
+                visas: Iterable[tuple[str, str]] = (), unrestricted: bool = False) -> Caller:
+    """Derive the Caller from a principal's subject, scopes and verified visas given as
+    (type, value) pairs (the passport clearinghouse verifies them; never raw claims)."""
     scopes = set(scopes)
     registered = REGISTERED_SCOPE in scopes
     grants = {s[len(CONTROLLED_SCOPE_PREFIX):] for s in scopes
               if s.startswith(CONTROLLED_SCOPE_PREFIX)}
-    visas = claims.get("ga4gh_visas") or ()
     types: set[str] = set()
-    if isinstance(visas, list):
-        for visa in visas:
-            if not isinstance(visa, Mapping):
-                continue
-            vtype, value = visa.get("type"), visa.get("value")
-            if not isinstance(vtype, str) or not isinstance(value, str):
-                continue
-            types.add(vtype)
-            if vtype == "ControlledAccessGrants":
-                # The value is the dataset's URL or id; the last path segment names it.
-                grants.add(value.rstrip("/").rsplit("/", 1)[-1])
+    for vtype, value in visas:
+        types.add(vtype)
+        if vtype == "ControlledAccessGrants":
+            # The value is the dataset's URL or id; the last path segment names it.
+            grants.add(value.rstrip("/").rsplit("/", 1)[-1])
     if {"ResearcherStatus", "AcceptedTermsAndPolicies"} <= types:
         registered = True
     return Caller(key=subject, registered=registered or bool(grants),

@@ -29,7 +29,12 @@ _ENTRIES = ",".join(BY_PATH)
 def _caller(principal: Principal | None) -> Caller:
     if principal is None:
         return ANONYMOUS
-    return caller_from(principal.subject, principal.scopes, principal.claims,
+    # A passport clearinghouse principal carries its verified visas (objects with type and
+    # value); claims of the token itself are never read as visas.
+    visas = [(v.type, v.value) for v in getattr(principal, "visas", ())
+             if isinstance(getattr(v, "type", None), str)
+             and isinstance(getattr(v, "value", None), str)]
+    return caller_from(principal.subject, principal.scopes, visas,
                        unrestricted=principal.unrestricted)
 
 

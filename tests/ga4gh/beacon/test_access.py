@@ -167,3 +167,45 @@ def test_token_without_beacon_scopes_is_public_tier(indexed, secured_factory) ->
     app = secured_factory()
     doc = ask(app, COMMON, "count", "nobody-token")
     assert doc["meta"]["returnedGranularity"] == "boolean"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Visa:
+    type: str
+    value: str
+
+
+def test_passport_visas_grant_tiers(indexed, secured_factory) -> None:
+    """A clearinghouse principal's verified visas drive the tier (no beacon scopes needed)."""
+    from common.auth import Principal
+
+    @dataclasses.dataclass(frozen=True)
+    class VisaPrincipal(Principal):
+        visas: tuple[_Visa, ...] = ()
+
+    class VisaAuthenticator:
+        def authenticate(self, authorization):
+            if authorization == "Bearer grant":
+                return VisaPrincipal(subject="researcher-1", visas=(
+                    _Visa("ControlledAccessGrants", "https://example.org/datasets/ds-controlled"),
+                ))
+            if authorization == "Bearer forged":
+                # visas smuggled in token claims are not visas
+                return Principal(subject="x", claims={"ga4gh_visas": [
+                    {"type": "ControlledAccessGrants", "value": "ds-controlled"}]})
+            return VisaPrincipal(subject="researcher-2", visas=(
+                _Visa("ResearcherStatus", "https://doi.org/10.1038/s41431-018-0219-y"),
+                _Visa("AcceptedTermsAndPolicies", "https://doi.org/10.1038/s41431-018-0219-y")))
+
+    app = secured_factory(beacon_id="visa-test")
+    ctx = app_context(app)
+    saved = ctx.authenticator
+    ctx.authenticator = VisaAuthenticator()
+    try:
+        doc = ask(app, COMMON, "record", "grant")
+        assert doc["meta"]["returnedGranularity"] == "record"
+        assert [rs["id"] for rs in doc["response"]["resultSets"]] == ["ds-controlled"]
+        assert ask(app, COMMON, "record", "registered")["meta"]["returnedGranularity"] == "count"
+        assert ask(app, COMMON, "record", "forged")["meta"]["returnedGranularity"] == "boolean"
+    finally:
+        ctx.authenticator = saved

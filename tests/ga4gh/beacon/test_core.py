@@ -84,22 +84,19 @@ def test_access_policy_tiers() -> None:
                                        {"public": "boolean", "registered": "count",
                                         "controlled": "record"})
     anon = Caller()
-    reg = caller_from("u", ["beacon:registered"], {})
-    visa = caller_from("v", [], {"ga4gh_visas": [
-        {"type": "ControlledAccessGrants", "value": "https://example.org/datasets/ctrl"}]})
+    reg = caller_from("u", ["beacon:registered"])
+    visa = caller_from("v", [], [("ControlledAccessGrants", "https://example.org/datasets/ctrl")])
     assert policy.granularity(anon, "pub") == Granularity.BOOLEAN
     assert policy.granularity(anon, "reg") is None
     assert policy.granularity(reg, "reg") == Granularity.COUNT
     assert policy.granularity(reg, "ctrl") is None
     assert policy.granularity(visa, "ctrl") == Granularity.RECORD
     assert policy.level("other") == SecurityLevel.CONTROLLED
-    registered_by_visa = caller_from("w", [], {"ga4gh_visas": [
-        {"type": "ResearcherStatus", "value": "https://doi.org/10.1038/s41431-018-0219-y"},
-        {"type": "AcceptedTermsAndPolicies", "value": "https://doi.org/10.1038/s41431-018-0219-y"},
-    ]})
+    registered_by_visa = caller_from("w", [], [
+        ("ResearcherStatus", "https://doi.org/10.1038/s41431-018-0219-y"),
+        ("AcceptedTermsAndPolicies", "https://doi.org/10.1038/s41431-018-0219-y")])
     assert registered_by_visa.registered
-    only_status = caller_from("w", [], {"ga4gh_visas": [{"type": "ResearcherStatus",
-                                                         "value": "x"}]})
+    only_status = caller_from("w", [], [("ResearcherStatus", "x")])
     assert not only_status.registered
 
 
