@@ -26,6 +26,7 @@ from ga4gh.beacon.http.blueprint import PREFIX, beacon_blueprint, error_renderer
 from ga4gh.beacon.storage.adapters import CatalogueVariantFiles, TrustCenterConsent
 from ga4gh.beacon.storage.budget import SqlQueryBudget
 from ga4gh.beacon.storage.fhir_facts import FhirClinicalFacts
+from ga4gh.beacon.storage.hpo import bundled_hpo
 from ga4gh.beacon.storage.loader import build_index, set_contig_digests
 from ga4gh.beacon.storage.refresh import refresh_individuals
 from ga4gh.beacon.storage.sql import SqlBeaconIndex
@@ -62,6 +63,7 @@ def build_service(ctx: AppContext) -> BeaconService:
         budget=SqlQueryBudget(ctx.engine),
         budget_rule=BudgetRule(b.query_budget, b.query_budget_window_seconds),
         default_limit=b.default_page_size,
+        hpo=bundled_hpo,
     )
 
 
@@ -118,7 +120,7 @@ def refresh(ctx: AppContext) -> str:
     """Refresh consent and clinical facts snapshots; a one-line summary."""
     stats = refresh_individuals(ctx.engine, research_consent(ctx), clinical_facts(ctx),
                                 require_consent=ctx.settings.beacon.require_consent,
-                                today=dt.date.today())
+                                today=dt.date.today(), hpo=bundled_hpo())
     return (f"{stats.individuals} individuals, {stats.consented} with research consent, "
             f"{stats.with_facts} with clinical data")
 

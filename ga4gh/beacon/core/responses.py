@@ -5,6 +5,7 @@ beaconFilteringTermsResponse) and the default-model records (``beacon-v2-default
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -314,14 +315,16 @@ ALPHANUMERIC_FIELDS = (("age", "age in whole years at index time (numeric operat
                        ("diagnosis", "ICD-10-GM code"), ("phenotype", "HPO term"))
 
 
-def filtering_terms_response(beacon: BeaconIdentity, terms: list[tuple[str, str]]
+def filtering_terms_response(beacon: BeaconIdentity, terms: list[tuple[str, str]],
+                             label: Callable[[str], str | None] | None = None
                              ) -> dict[str, Any]:
     """beaconFilteringTermsResponse: indexed ontology terms and the alphanumeric fields."""
     out: list[dict[str, Any]] = []
     for term, _kind in sorted(terms):
         item: dict[str, Any] = {"type": "ontologyTerm", "id": term, "scopes": ["individuals"]}
-        if term in SEX_TERMS:
-            item["label"] = SEX_TERMS[term]
+        text = SEX_TERMS.get(term) or (label(term) if label and term.startswith("HP:") else None)
+        if text:
+            item["label"] = text
         out.append(item)
     for field, label in ALPHANUMERIC_FIELDS:
         out.append({"type": "alphanumeric", "id": field, "label": label,

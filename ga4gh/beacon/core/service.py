@@ -16,8 +16,21 @@ from ga4gh.beacon.core.access import AccessPolicy, Caller, Disclosure, TooManyQu
 from ga4gh.beacon.core.assemblies import normalise_assembly, resolve_reference_name
 from ga4gh.beacon.core.entries import BY_PATH, EntryType
 from ga4gh.beacon.core.filters import compile_filters
-from ga4gh.beacon.core.model import AccessTier, BeaconQuery, Granularity, VariantQuery
-from ga4gh.beacon.core.ports import BeaconIndex, DatasetRecord, QueryBudget, Selection, Target
+from ga4gh.beacon.core.model import (
+    AccessTier,
+    AlphanumericFilter,
+    BeaconQuery,
+    Granularity,
+    VariantQuery,
+)
+from ga4gh.beacon.core.ports import (
+    BeaconIndex,
+    DatasetRecord,
+    QueryBudget,
+    Selection,
+    Target,
+    TermHierarchy,
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,7 @@ class BeaconService:
         budget_rule: BudgetRule = BudgetRule(),
         default_limit: int = 10,
         clock: Callable[[], float] = time.time,
+        hpo: Callable[[], TermHierarchy | None] = lambda: None,
     ) -> None:
         self.index = index
         self.identity = identity
@@ -53,6 +67,8 @@ class BeaconService:
         self.budget_rule = budget_rule
         self.default_limit = default_limit
         self.clock = clock
+        # Loaded on first use: reading hp.obo takes about a second.
+        self.hpo = hpo
 
     # -- informational endpoints -------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -69,7 +85,9 @@ class BeaconService:
         return R.map_response(self.identity, base_url)
 
     def filtering_terms(self) -> dict[str, Any]:
-        return R.filtering_terms_response(self.identity, self.index.filtering_terms())
+        terms = self.index.filtering_terms()
+        hpo = self.hpo() if any(k == "phenotype" for _t, k in terms) else None
+        return R.filtering_terms_response(self.identity, terms, hpo.label if hpo else None)
 
     def error(self, status: int, message: str, q: BeaconQuery | None = None) -> dict[str, Any]:
         return R.error_response(self.identity, status, message, q)
@@ -89,6 +107,13 @@ class BeaconService:
         resolved = resolve_reference_name(v.chrom, v.assembly or None, self.default_assembly,
                                           self.index.lookup_digest)
         return dataclasses.replace(v, assembly=resolved.assembly, chrom=resolved.chrom)
+
+    def _hpo_for(self, q: BeaconQuery) -> TermHierarchy | None:
+        def mentions_hpo(f: object) -> bool:
+            text = f.value if isinstance(f, AlphanumericFilter) else getattr(f, "id", "")
+            return text.strip().upper().startswith("HP:")
+
+        return self.hpo() if any(mentions_hpo(f) for f in q.filters) else None
 
     def _visible(self, caller: Caller) -> dict[str, tuple[DatasetRecord, Granularity]]:
         out = {}
@@ -117,7 +142,7 @@ class BeaconService:
         visible = self._visible(caller)
         selection = Selection(
             variant=self.resolve_variant(q.variant) if q.variant else None,
-            conditions=compile_filters(q.filters),
+            conditions=compile_filters(q.filters, self._hpo_for(q)),
         )
         datasets = list(visible)
         if scope is not None:

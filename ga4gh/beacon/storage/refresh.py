@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, text
 
 from common.db import write_transaction
-from ga4gh.beacon.core.ports import ClinicalFact, ClinicalFacts, ResearchConsent
+from ga4gh.beacon.core.ports import ClinicalFact, ClinicalFacts, ResearchConsent, TermHierarchy
+from ga4gh.beacon.storage.sql import ANCESTOR_KIND
 
 log = logging.getLogger("genomseq.beacon")
 _CHUNK = 500
@@ -37,8 +38,12 @@ def _age(birth: dt.date | None, today: dt.date) -> int | None:
 
 def refresh_individuals(engine: Engine, consent: ResearchConsent | None,
                         facts: ClinicalFacts | None, *, require_consent: bool = True,
-                        today: dt.date | None = None) -> RefreshStats:
-    """Rewrite every individual's consent flag, sex, age and terms; returns counts."""
+                        today: dt.date | None = None, hpo: TermHierarchy | None = None
+                        ) -> RefreshStats:
+    """Rewrite every individual's consent flag, sex, age and terms; returns counts.
+
+    With an HPO hierarchy the ancestors of each recorded phenotype are stored too (kind
+    ``phenotype-ancestor``), so a filter on a term finds its descendants by one lookup."""
     today = today or dt.date.today()
     stats = RefreshStats()
     with engine.connect() as conn:
@@ -70,6 +75,11 @@ def refresh_individuals(engine: Engine, consent: ResearchConsent | None,
                     {(t, "phenotype") for t in fact.phenotypes}
                 if fact.sex:
                     terms.add((fact.sex, "sex"))
+                if hpo is not None:
+                    recorded = {t for t, _k in terms}
+                    for t in fact.phenotypes:
+                        terms |= {(a, ANCESTOR_KIND) for a in hpo.ancestors(t)
+                                  if a not in recorded}
                 if terms:
                     conn.execute(text("INSERT INTO beacon_individual_term (individual_pk, term, "
                                       "kind) VALUES (:pk, :t, :k)"),

@@ -31,6 +31,9 @@ from ga4gh.beacon.core.ports import (
 )
 from ga4gh.beacon.core.variant_types import query_classes
 
+# Kind of term rows implied by a recorded HPO term (its is_a ancestors).
+ANCESTOR_KIND = "phenotype-ancestor"
+
 VARIANT_INDEXES = {
     "ix_beacon_variant_pos": ["contig_pk", "pos"],
     "ix_beacon_variant_bin": ["contig_pk", "bin", "pos"],
@@ -133,7 +136,8 @@ class SqlBeaconIndex:
             rows = conn.execute(text(
                 "SELECT DISTINCT t.term, t.kind FROM beacon_individual_term t "
                 "JOIN beacon_individual i ON i.pk = t.individual_pk "
-                "WHERE i.research_consent = :yes ORDER BY t.term"), {"yes": True}).all()
+                "WHERE i.research_consent = :yes AND t.kind <> :anc ORDER BY t.term"),
+                {"yes": True, "anc": ANCESTOR_KIND}).all()
         return [(r[0], r[1]) for r in rows if term_kind(r[0])]
 
     def _contig(self, conn: Any, assembly: str, chrom: str) -> int | None:
@@ -201,6 +205,8 @@ class SqlBeaconIndex:
             match = f"t.term = {sql.p(c.term)}"
             if c.prefix:
                 match = f"({match} OR t.term LIKE {sql.p(c.term + '.%')})"
+            if c.direct_only:
+                match += f" AND t.kind <> {sql.p(ANCESTOR_KIND)}"
             sub = f"SELECT t.individual_pk FROM beacon_individual_term t WHERE {match}"  # noqa: S608
             sql.where.append(f"{i}.pk {'NOT IN' if c.negate else 'IN'} ({sub})")
 
@@ -307,7 +313,7 @@ class SqlBeaconIndex:
                 rows = conn.execute(sql.stmt(
                     f"SELECT i.pk, i.pseudonym, i.sex, i.age_years FROM {frm} "  # noqa: S608
                     f"WHERE {where} ORDER BY i.pseudonym" + page), sql.params).all()
-                terms = self._terms(conn, [r[0] for r in rows])
+                terms = self._terms(conn, [r[0] for r in rows])  # recorded terms only
                 return [IndividualRecord(r[1], dataset, r[2], r[3], tuple(terms.get(r[0], ())))
                         for r in rows]
             if target == "biosamples":
@@ -336,7 +342,8 @@ class SqlBeaconIndex:
             return {}
         rows = conn.execute(text(
             "SELECT individual_pk, term FROM beacon_individual_term WHERE individual_pk IN :p "
-            "ORDER BY term").bindparams(bindparam("p", expanding=True)), {"p": pks}).all()
+            "AND kind <> :anc ORDER BY term").bindparams(bindparam("p", expanding=True)),
+            {"p": pks, "anc": ANCESTOR_KIND}).all()
         out: dict[int, list[str]] = {}
         for pk, term in rows:
             out.setdefault(pk, []).append(term)

@@ -13,6 +13,7 @@ from flask import Flask
 
 from config.context import AppContext, app_context
 from ga4gh.beacon.core.ports import ClinicalFact, ClinicalFacts, ResearchConsent, VariantFile
+from ga4gh.beacon.storage.hpo import bundled_hpo
 from ga4gh.beacon.storage.loader import build_index
 from ga4gh.beacon.storage.refresh import refresh_individuals
 
@@ -121,7 +122,7 @@ def load(ctx: AppContext, vcfs: dict[str, Path]) -> None:
     """Index the three datasets and take the consent/facts snapshot (X1 refused)."""
     build_index(ctx.engine, variant_files(vcfs), "GRCh38")
     refresh_individuals(ctx.engine, FakeConsent({"X1"}), FakeFacts(),
-                        today=dt.date(2026, 11, 24))
+                        today=dt.date(2026, 11, 24), hpo=bundled_hpo())
 
 
 @pytest.fixture()

@@ -174,6 +174,11 @@ def test_filters(indexed, client) -> None:
 
     assert count(["NCIT:C16576"]) == 4  # female, X1 excluded
     assert count(["HP:0001250"]) == 2
+    # HP:0012638 (abnormal nervous system physiology) is an ancestor of seizure (HP:0001250)
+    assert count(["HP:0012638"]) == 2
+    assert count([{"id": "HP:0012638", "includeDescendantTerms": False}]) == 0
+    assert count([{"id": "HP:0001250", "includeDescendantTerms": False}]) == 2
+    assert count([{"id": "phenotype", "operator": "=", "value": "HP:0000118"}]) == 2
     assert count(["ICD10GM:E11"]) == 2  # E11.9 and E11.0 under the category
     assert count([{"id": "ICD10GM:E11", "includeDescendantTerms": False}]) == 0
     assert count(["ICD10GM:E11.9", "NCIT:C16576"]) == 1
@@ -195,6 +200,9 @@ def test_filtering_terms_lists_indexed_terms(indexed, client) -> None:
     doc = get(client, "/filtering_terms")
     assert not framework_errors(doc, "responses/beaconFilteringTermsResponse.json")
     ids = {t["id"] for t in doc["response"]["filteringTerms"]}
+    labels = {t["id"]: t.get("label") for t in doc["response"]["filteringTerms"]}
+    assert labels["HP:0001250"] == "Seizure"
+    assert "HP:0012638" not in ids  # implied ancestors are not listed
     assert {"NCIT:C16576", "NCIT:C20197", "HP:0001250", "ICD10GM:E11.9", "ICD10GM:E11.0",
             "ICD10GM:I10", "age"} <= ids
     # X1's terms are not listed unless somebody consenting has them.
@@ -208,6 +216,7 @@ def test_filtering_terms_lists_indexed_terms(indexed, client) -> None:
      "unknown assemblyId"),
     ({"filters": "FOO:123"}, "unknown filter"),
     ({"filters": "HP:12"}, "unknown filter"),
+    ({"filters": "HP:9999999"}, "not a term of the loaded HPO release"),
     ({"referenceName": "1", "start": "-5", "alternateBases": "A"}, "must be >= 0"),
     ({"referenceName": "1", "start": "1"}, "needs alternateBases"),
     ({"referenceName": "1", "start": "1", "alternateBases": "XYZ"}, "IUPAC"),
