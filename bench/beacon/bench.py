@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import random
 import statistics
 import subprocess
@@ -141,13 +142,15 @@ def main() -> int:
         app = create_app(settings)
         ctx = app_context(app)
         upgrade_all(ctx)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         stats = build_index(ctx.engine, [VariantFile("bench", "bench", str(vcf))], "GRCh38")
-        build = time.perf_counter() - t
+        build, cpu = time.perf_counter() - t, time.process_time() - cpu
         refresh_individuals(ctx.engine, None, None, require_consent=False)
         print(f"index build: {stats.records:,} records, {stats.rows:,} rows in {build:.1f} s "
               f"= {stats.records / build:,.0f} records/s ({stats.rows / build:,.0f} rows/s), "
-              f"{ctx.engine.dialect.name}")
+              f"{ctx.engine.dialect.name}; loader process CPU {cpu:.1f} s = "
+              f"{stats.records / cpu:,.0f} records per CPU-second; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         client = app.test_client()
         rng = random.Random(args.seed + 1)
         B = "/ga4gh/beacon/v2/g_variants"
@@ -201,7 +204,8 @@ def main() -> int:
         for name, values in bcf.items():
             print(f"bcftools {name:9s} n={len(values)} median "
                   f"{statistics.median(values) * 1000:6.1f} ms  p95 {p95(values) * 1000:6.1f} ms")
-        print(f"answers compared with bcftools: {compared}, mismatches: {mismatches}")
+        print(f"answers compared with bcftools: {compared}, mismatches: {mismatches}; "
+              f"load average {os.getloadavg()[0]:.1f}")
         ctx.engine.dispose()
         return 1 if mismatches else 0
     finally:

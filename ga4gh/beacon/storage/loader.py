@@ -161,6 +161,9 @@ def _remove_analysis(conn: Any, analysis_id: str) -> None:
     conn.execute(text("DELETE FROM beacon_analysis WHERE pk = :a"), {"a": row[0]})
 
 
+_MISSING: Any = object()
+
+
 def _zygosity(alleles: tuple[int | None, ...], allele: int) -> str | None:
     """GT alleles -> zygosity of ``allele`` or None if the sample does not carry it."""
     called = [a for a in alleles if a is not None]
@@ -210,6 +213,9 @@ def index_file(conn: Any, vf: VariantFile, default_assembly: str,
             carriers.append((idx, ind_pk, bs_pk))
         chrom_map: dict[str, int] = {}
         writer = _Writer(conn)
+        add = writer.add
+        # Genotypes repeat (0/1, 1/1, ...): zygosity per (GT, allele) is computed once.
+        zygosities: dict[tuple[Any, int], str | None] = {}
         records = 0
         sites_only = not samples
         for rec in vcf:
@@ -224,35 +230,42 @@ def index_file(conn: Any, vf: VariantFile, default_assembly: str,
             alts = rec.alts
             if not alts:
                 continue
-            pos, ref, stop = rec.start, rec.ref, rec.stop
-            gts = None if sites_only else [rec.samples[i].allele_indices for i in range(
-                len(samples))]
+            pos, ref = rec.start, rec.ref
+            gts = None if sites_only else [s.allele_indices for s in rec.samples.values()]
             svtype = None
             for ai, alt in enumerate(alts, start=1):
-                if alt in ("*", "<*>", "<NON_REF>", "."):
-                    continue
-                if alt.startswith("<") and svtype is None:
-                    svtype = rec.info.get("SVTYPE") if "SVTYPE" in rec.header.info else None
-                    svtype = svtype or ""
-                vclass, sv = classify(ref, alt, svtype or None)
-                end = stop if (alt.startswith("<") or vclass == "BND") else pos + len(ref)
-                if alt.startswith("<"):
-                    length = max(end - pos, 1)
-                elif vclass in ("SNP", "MNP"):
-                    length = len(ref)
+                if len(ref) == 1 and len(alt) == 1 and alt != "*" and alt != ".":
+                    # Fast path for the common case, same results as classify().
+                    vclass, sv, end, length = "SNP", False, pos + 1, 1
                 else:
-                    length = abs(len(alt) - len(ref)) or len(ref)
+                    if alt in ("*", "<*>", "<NON_REF>", "."):
+                        continue
+                    symbolic = alt.startswith("<")
+                    if symbolic and svtype is None:
+                        svtype = (rec.info.get("SVTYPE") if "SVTYPE" in rec.header.info
+                                  else None) or ""
+                    vclass, sv = classify(ref, alt, svtype or None)
+                    end = rec.stop if (symbolic or vclass == "BND") else pos + len(ref)
+                    if symbolic:
+                        length = max(end - pos, 1)
+                    elif vclass in ("SNP", "MNP"):
+                        length = len(ref)
+                    else:
+                        length = abs(len(alt) - len(ref)) or len(ref)
                 vid = variant_vid(contig_pk, pos, ref, alt)
                 b = bin_for(pos, end)
                 for idx, ind_pk, bs_pk in carriers:
                     if gts is None:
                         zyg: str | None = ""
                     else:
-                        zyg = _zygosity(gts[idx], ai)
+                        key = (gts[idx], ai)
+                        zyg = zygosities.get(key, _MISSING)
+                        if zyg is _MISSING:
+                            zyg = zygosities[key] = _zygosity(*key)
                         if zyg is None:
                             continue
-                    writer.add((dataset_pk, analysis_pk, ind_pk, bs_pk, contig_pk, pos, end, b,
-                                ref, alt, vclass, sv, length, vid, zyg))
+                    add((dataset_pk, analysis_pk, ind_pk, bs_pk, contig_pk, pos, end, b,
+                         ref, alt, vclass, sv, length, vid, zyg))
             if progress and records % 10_000 == 0:
                 progress(10_000)
         writer.flush()

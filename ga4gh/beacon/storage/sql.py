@@ -50,6 +50,8 @@ _BIN_LIMIT = 1 << 29
 def bin_for(start: int, end: int) -> int:
     """The smallest UCSC bin holding [start, end); bin 0 for anything beyond 512 Mb."""
     last = max(end - 1, start)
+    if start >> 17 == last >> 17:  # most variants: the finest level
+        return _BIN_OFFSETS[0] + (start >> 17) if last < _BIN_LIMIT else 0
     if last >= _BIN_LIMIT:
         return 0
     for shift, offset in zip(_BIN_SHIFTS, _BIN_OFFSETS, strict=True):
