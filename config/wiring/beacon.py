@@ -12,9 +12,11 @@ from flask.cli import with_appcontext
 from sqlalchemy import text
 
 from common.db import write_transaction
+from common.errors import GenomseqError
 from common.http import register_error_renderer
 from common.migrations import MigrationSet
 from config.context import AppContext, app_context
+from config.settings import SettingsError
 from config.wiring import Component
 from ga4gh.beacon.core.access import AccessPolicy, Disclosure
 from ga4gh.beacon.core.assemblies import canonical_chrom, normalise_assembly
@@ -52,10 +54,16 @@ def build_service(ctx: AppContext) -> BeaconService:
         description="Beacon v2 over the genome data center's variants and the pseudonymised "
                     "clinical data of consenting donors (Modellvorhaben Genomsequenzierung).",
     )
-    policy = AccessPolicy.from_entries(
-        b.default_security_level, b.dataset_security_levels,
-        {"public": b.public_granularity, "registered": b.registered_granularity,
-         "controlled": b.controlled_granularity})
+    try:
+        policy = AccessPolicy.from_entries(
+            b.default_security_level, b.dataset_security_levels,
+            {"public": b.public_granularity, "registered": b.registered_granularity,
+             "controlled": b.controlled_granularity})
+        normalise_assembly(b.default_assembly)
+    except (ValueError, KeyError, GenomseqError) as exc:
+        raise SettingsError(f"beacon: {exc}: dataset_security_levels takes "
+                            "dataset=public|registered|controlled, default_assembly GRCh37 or "
+                            "GRCh38") from exc
     return BeaconService(
         SqlBeaconIndex(ctx.engine), identity, policy,
         Disclosure(b.count_threshold, b.small_count_policy, b.count_rounding),

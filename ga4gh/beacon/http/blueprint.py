@@ -119,6 +119,9 @@ def beacon_blueprint(service: BeaconService, service_info: dict[str, Any],
             return reply(service.query(tail, parse(tail), g.beacon_caller, (entry, head)))
         if "/" in entry_id:
             raise NotFound(f"no route /{entry}/{entry_id}")
+        if entry_id == "filtering_terms":
+            # Every indexed term is about individuals and usable from every entry type.
+            return reply(service.filtering_terms())
         return reply(service.query(entry, parse(entry), g.beacon_caller, (entry, entry_id)))
 
     return bp

@@ -170,3 +170,25 @@ def test_test_mode_answers_without_data(indexed, client) -> None:
     assert doc["meta"]["testMode"] is True
     assert doc["responseSummary"] == {"exists": False, "numTotalResults": 0}
     assert_valid_entry_response(doc, "g_variants")
+
+
+@pytest.mark.parametrize("entry", ["individuals", "g_variants", "cohorts"])
+def test_entry_filtering_terms(indexed, client, entry) -> None:
+    resp = client.get(f"{B}/{entry}/filtering_terms")
+    assert resp.status_code == 200
+    doc = resp.get_json()
+    assert not framework_errors(doc, "responses/beaconFilteringTermsResponse.json")
+    assert any(t["id"] == "HP:0001250" for t in doc["response"]["filteringTerms"])
+
+
+def test_bad_security_level_setting_is_a_settings_error(base_settings) -> None:
+    import dataclasses
+
+    from config.app import create_app
+    from config.settings import BeaconSettings, SettingsError
+
+    for beacon in (BeaconSettings(dataset_security_levels=("ds=secret",)),
+                   BeaconSettings(dataset_security_levels=("nodataset",)),
+                   BeaconSettings(default_assembly="hg17")):
+        with pytest.raises(SettingsError):
+            create_app(dataclasses.replace(base_settings, beacon=beacon))
