@@ -32,6 +32,8 @@ from ga4gh.beacon.storage.hpo import bundled_hpo
 from ga4gh.beacon.storage.loader import build_index, set_contig_digests
 from ga4gh.beacon.storage.refresh import refresh_individuals
 from ga4gh.beacon.storage.sql import SqlBeaconIndex
+from ga4gh.catalogue.ports import GenomicCatalogue
+from trust_center.ports import ConsentService
 
 MIGRATIONS = (MigrationSet("beacon", "ga4gh.beacon.storage.migrations"),)
 
@@ -96,18 +98,10 @@ def wire(app: Flask, ctx: AppContext) -> None:
 
 def _provide_adapters(ctx: AppContext) -> None:
     """Adapt the catalogue and the trust center's consent port when they are wired."""
-    try:
-        from ga4gh.catalogue.ports import GenomicCatalogue
-    except ImportError:  # genomics component not installed
-        GenomicCatalogue = None  # type: ignore[assignment,misc]  # noqa: N806
-    catalogue = ctx.find(GenomicCatalogue) if GenomicCatalogue else None  # type: ignore[type-abstract]
+    catalogue = ctx.find(GenomicCatalogue)  # type: ignore[type-abstract]
     if catalogue is not None and ctx.find(VariantFileSource) is None:  # type: ignore[type-abstract]
         ctx.provide(VariantFileSource, CatalogueVariantFiles(catalogue))  # type: ignore[type-abstract]
-    try:
-        from trust_center.ports import ConsentService
-    except ImportError:
-        ConsentService = None  # type: ignore[assignment,misc]  # noqa: N806
-    consent = ctx.find(ConsentService) if ConsentService else None  # type: ignore[type-abstract]
+    consent = ctx.find(ConsentService)  # type: ignore[type-abstract]
     if consent is not None and ctx.find(ResearchConsent) is None:  # type: ignore[type-abstract]
         domain = "grz:" + ctx.settings.trust_center.genome_data_center_id
         ctx.provide(ResearchConsent, TrustCenterConsent(consent, domain))  # type: ignore[type-abstract]

@@ -92,7 +92,8 @@ class AccessPolicy:
         return cls(
             default_level=SecurityLevel[default.upper()],
             levels=levels,
-            ceilings={AccessTier[t.upper()]: Granularity.parse(g) for t, g in ceilings.items()},
+            ceilings={SecurityLevel[t.upper()]: Granularity.parse(g)
+                      for t, g in ceilings.items()},
         )
 
     def level(self, dataset: str) -> SecurityLevel:

@@ -326,8 +326,8 @@ def filtering_terms_response(beacon: BeaconIdentity, terms: list[tuple[str, str]
         if text:
             item["label"] = text
         out.append(item)
-    for field, label in ALPHANUMERIC_FIELDS:
-        out.append({"type": "alphanumeric", "id": field, "label": label,
+    for field, description in ALPHANUMERIC_FIELDS:
+        out.append({"type": "alphanumeric", "id": field, "label": description,
                     "scopes": ["individuals"]})
     return {"meta": informational_meta(beacon),
             "response": {"filteringTerms": out, "resources": RESOURCES}}

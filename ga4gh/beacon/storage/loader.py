@@ -184,11 +184,11 @@ def index_file(conn: Any, vf: VariantFile, default_assembly: str,
         assembly = header_assembly(vcf, default_assembly)
         pipeline = "unknown"
         file_date = dt.date.today().isoformat()
-        for rec in vcf.header.records:
-            if rec.key == "source" and rec.value:
-                pipeline = rec.value[:255]
-            elif rec.key == "fileDate" and rec.value and re.match(r"^\d{8}$", rec.value):
-                v = rec.value
+        for hrec in vcf.header.records:
+            if hrec.key == "source" and hrec.value:
+                pipeline = hrec.value[:255]
+            elif hrec.key == "fileDate" and hrec.value and re.match(r"^\d{8}$", hrec.value):
+                v = hrec.value
                 file_date = f"{v[:4]}-{v[4:6]}-{v[6:]}"
         conn.execute(text(
             "INSERT INTO beacon_analysis (id, dataset_pk, pipeline_name, analysis_date, "
@@ -227,11 +227,12 @@ def index_file(conn: Any, vf: VariantFile, default_assembly: str,
                     if rec.chrom in vcf.header.contigs else None
                 contig_pk = _contig(conn, contigs, assembly, canonical, length)
                 chrom_map[rec.chrom] = contig_pk
-            alts = rec.alts
-            if not alts:
+            alts, ref = rec.alts, rec.ref
+            if not alts or ref is None:
                 continue
-            pos, ref = rec.start, rec.ref
-            gts = None if sites_only else [s.allele_indices for s in rec.samples.values()]
+            pos = rec.start
+            gts: list[Any] | None = None if sites_only else [
+                s.allele_indices for s in rec.samples.values()]
             svtype = None
             for ai, alt in enumerate(alts, start=1):
                 if len(ref) == 1 and len(alt) == 1 and alt != "*" and alt != ".":
