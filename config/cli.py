@@ -139,7 +139,8 @@ def serve(
             "and only binds loopback addresses (127.0.0.1, ::1, localhost)"
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ctx = build_context(settings)
+    # The fully wired app: demo seeders use the same services as the HTTP API.
+    ctx = app_context(create_app(settings))
     upgrade_all(ctx)
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     if demo:
@@ -149,6 +150,7 @@ def serve(
                 for example in component.seed_demo(ctx):
                     click.echo("  " + example.replace("{base}", base))
     ctx.engine.dispose()
+    ctx.trust_center_engine.dispose()
     click.echo(f"genomseq listening on {base} ({workers} workers x {threads} threads)")
     if settings.authorization == "off":
         click.echo("WARNING: authorization is OFF (GENOMSEQ_AUTHORIZATION=off)", err=True)

@@ -99,8 +99,11 @@ def parse_entries(bundle: Any, bases: tuple[str, ...] = ()) -> tuple[str, list[E
     if kind not in ("batch", "transaction"):
         raise InvalidResource(
             f"Bundle.type must be batch or transaction, not {kind!r}",
-            issues=[Issue("error", "value", "Bundle.type must be batch or transaction",
-                          ("Bundle.type",))],
+            issues=[
+                Issue(
+                    "error", "value", "Bundle.type must be batch or transaction", ("Bundle.type",)
+                )
+            ],
         )
     raw_entries = bundle.get("entry", [])
     if not isinstance(raw_entries, list):
@@ -228,22 +231,36 @@ class BundleProcessor:
             if e.res_id and e.method != "GET":
                 key = f"{e.res_type}/{e.res_id}"
                 if key in seen:
-                    raise _bad(e.index, "request.url",
-                               f"{key} is also the target of entry {seen[key]}")
+                    raise _bad(
+                        e.index, "request.url", f"{key} is also the target of entry {seen[key]}"
+                    )
                 seen[key] = e.index
         writes = [e for e in entries if e.method in ("POST", "PUT")]
         # Write steps and validation are CPU work: do them before any database lock.
-        self.service.prepare([e.resource for e in writes if e.resource is not None],
-                             [f"{e.where}.resource" for e in writes])
+        self.service.prepare(
+            [e.resource for e in writes if e.resource is not None],
+            [f"{e.where}.resource" for e in writes],
+        )
         ordered = sorted(entries, key=lambda e: (_ORDER[e.method], e.index))
         timestamp = now_us()
         for e in entries:
             if e.method in ("POST", "PUT"):
                 e.new_id = self.service.new_id()
+        # Where no reference depends on a target that only the write transaction can decide,
+        # rewrite references and serialise new resources before taking the write lock.
+        early_targets = self._early(writes, timestamp)
+        early = early_targets is not None
 
         def work(uow: FhirUnitOfWork) -> None:
             refmap: dict[str, str] = {}
             conditional: dict[str, str] = {}
+            if early_targets:
+                missing = set(early_targets) - uow.existing(sorted(early_targets))
+                if missing:
+                    raise Unprocessable(
+                        f"conditional reference target {sorted(missing)[0]} was deleted "
+                        "while the transaction was processed"
+                    )
             for e in ordered:  # first pass: decide every target id
                 e.status = 0
                 self._resolve_target(uow, e)
@@ -262,14 +279,22 @@ class BundleProcessor:
                     if e.status == 200 and e.method == "POST":
                         continue  # conditional create matched an existing resource
                     assert e.resource is not None and e.target_id is not None
-                    # In place: a retry maps the same fullUrls to the same ids again.
-                    self._rewrite_references(uow, e, refmap, conditional)
-                    current = None if e.method == "POST" else uow.current(
-                        e.res_type, e.target_id
-                    )
+                    if early and e.write is not None:
+                        plan.append(e.write)  # serialised before the lock
+                        e.version, e.status = e.write.stored(), 201
+                        continue
+                    if not early:
+                        # In place: a retry maps the same fullUrls to the same ids again.
+                        self._rewrite_references(uow, e, refmap, conditional)
+                    current = None if e.method == "POST" else uow.current(e.res_type, e.target_id)
                     e.write = self.service.plan_update(
-                        e.res_type, e.target_id, e.resource, current,
-                        parse_etag(e.if_match), e.method, timestamp,
+                        e.res_type,
+                        e.target_id,
+                        e.resource,
+                        current,
+                        parse_etag(e.if_match),
+                        e.method,
+                        timestamp,
                     )
                     if e.write is None:
                         e.version, e.status = current, 200
@@ -287,6 +312,63 @@ class BundleProcessor:
         for e in entries:
             if e.method in ("GET", "HEAD"):
                 self._read_entry(e, reader, fail=True)
+
+    def _early(self, writes: list[Entry], timestamp: int) -> set[str] | None:
+        """Rewrite references and serialise plain POSTs without the write lock.
+
+        Returns the conditional-reference targets the transaction must find still existing,
+        or None when a reference points at an entry whose id only the transaction decides
+        (conditional create/update): then everything happens inside the transaction.
+        """
+        dynamic = {
+            id(e)
+            for e in writes
+            if e.criteria is not None or (e.method == "POST" and e.if_none_exist is not None)
+        }
+        static: dict[str, str] = {}
+        dynamic_urls = set()
+        for e in writes:
+            if not e.full_url:
+                continue
+            if id(e) in dynamic:
+                dynamic_urls.add(e.full_url)
+            else:
+                static[e.full_url] = f"{e.res_type}/{e.new_id if e.method == 'POST' else e.res_id}"
+        pending: list[tuple[Entry, dict[str, Any]]] = []
+        conditional: dict[str, tuple[Entry, str]] = {}
+        for e in writes:
+            for ref in _references(e.resource):
+                value = ref["reference"]
+                if value in dynamic_urls:
+                    return None
+                pending.append((e, ref))
+                if "?" in value and not value.startswith("#") and value not in static:
+                    conditional.setdefault(value, (e, value))
+        resolved: dict[str, str] = {}
+        if conditional:
+
+            def lookup(uow: FhirUnitOfWork) -> None:
+                for value, (entry, _) in conditional.items():
+                    resolved[value] = self._resolve_conditional(uow, entry, value)
+
+            self.service.repo.snapshot(lookup)
+        for e, ref in pending:
+            value = ref["reference"]
+            if value in static:
+                ref["reference"] = static[value]
+            elif value in resolved:
+                ref["reference"] = resolved[value]
+            elif value.startswith(("urn:uuid:", "urn:oid:")):
+                raise Unprocessable(
+                    f"{e.where}: reference {value} does not resolve to an entry of this Bundle"
+                )
+        for e in writes:
+            if e.method == "POST" and id(e) not in dynamic:
+                assert e.resource is not None
+                e.write = self.service._new_version(
+                    e.resource, e.res_type, e.new_id, None, "POST", timestamp
+                )
+        return set(resolved.values())
 
     def _resolve_target(self, uow: FhirUnitOfWork, e: Entry) -> None:
         if e.method in ("GET", "HEAD"):
@@ -368,11 +450,13 @@ class BundleProcessor:
         if current is None or current.deleted:
             raise Unprocessable(f"{e.where}: {e.res_type}/{e.target_id} does not exist")
         try:
-            patched = jsonpatch.JsonPatch(e.patch).apply(current.resource())
+            patched = jsonpatch.JsonPatch(e.patch or []).apply(current.resource())
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
             raise Unprocessable(f"{e.where}: the patch cannot be applied: {exc}") from None
-        if not isinstance(patched, dict) or patched.get("resourceType") != e.res_type or (
-            patched.get("id") != e.target_id
+        if (
+            not isinstance(patched, dict)
+            or patched.get("resourceType") != e.res_type
+            or (patched.get("id") != e.target_id)
         ):
             raise Unprocessable(f"{e.where}: a patch must not change resourceType or id")
         self.service.prepare([patched], [f"{e.where}.resource"])
@@ -423,8 +507,11 @@ class BundleProcessor:
         """Resolve conditional references of one batch entry in its own lookup."""
         assert e.resource is not None
         resource = _deep_copy(e.resource)
-        pending = [r for r in _references(resource)
-                   if "?" in r["reference"] and not r["reference"].startswith("#")]
+        pending = [
+            r
+            for r in _references(resource)
+            if "?" in r["reference"] and not r["reference"].startswith("#")
+        ]
         if pending:
             cache: dict[str, str] = {}
 

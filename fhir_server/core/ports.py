@@ -25,6 +25,10 @@ class FhirUnitOfWork(Protocol):
         """Serialise transactions that use the same key until this one ends."""
         ...
 
+    def existing(self, refs: list[str]) -> set[str]:
+        """Which of the ``Type/id`` references name current, non-deleted resources."""
+        ...
+
     def write(self, writes: list[Write]) -> None:
         """Persist new versions (and keep the search index in step)."""
         ...
@@ -37,10 +41,12 @@ class FhirRepository(Protocol):
         """Current version of a resource, or None if it never existed."""
         ...
 
-    def vread(self, res_type: str, res_id: str, version_id: int) -> StoredVersion | None:
-        ...
+    def vread(self, res_type: str, res_id: str, version_id: int) -> StoredVersion | None: ...
 
-    def history(self, query: HistoryQuery) -> HistoryPage:
+    def history(self, query: HistoryQuery) -> HistoryPage: ...
+
+    def snapshot(self, work: Callable[[FhirUnitOfWork], T]) -> T:
+        """Run read-only ``work`` (match, current) without taking write locks."""
         ...
 
     def atomic(self, work: Callable[[FhirUnitOfWork], T]) -> T:

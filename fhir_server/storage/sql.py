@@ -67,18 +67,25 @@ version_table = Table(
 )
 
 _r, _v = resource_table, version_table
-_CURRENT = (
-    select(
-        _r.c.id, _r.c.res_type, _r.c.res_id, _r.c.version_id, _r.c.last_updated, _r.c.deleted,
-        _v.c.method, _v.c.content,
-    )
-    .select_from(
-        _r.join(_v, and_(_v.c.resource_id == _r.c.id, _v.c.version_id == _r.c.version_id))
-    )
-)
+_CURRENT = select(
+    _r.c.id,
+    _r.c.res_type,
+    _r.c.res_id,
+    _r.c.version_id,
+    _r.c.last_updated,
+    _r.c.deleted,
+    _v.c.method,
+    _v.c.content,
+).select_from(_r.join(_v, and_(_v.c.resource_id == _r.c.id, _v.c.version_id == _r.c.version_id)))
 _VERSION_COLS = (
-    _v.c.id, _v.c.res_type, _v.c.res_id, _v.c.version_id, _v.c.last_updated, _v.c.deleted,
-    _v.c.method, _v.c.content,
+    _v.c.id,
+    _v.c.res_type,
+    _v.c.res_id,
+    _v.c.version_id,
+    _v.c.last_updated,
+    _v.c.deleted,
+    _v.c.method,
+    _v.c.content,
 )
 
 # SQLSTATEs worth retrying on PostgreSQL: serialization failure, deadlock.
@@ -91,8 +98,13 @@ def _stored(row: Any) -> StoredVersion:
     if content is not None and not isinstance(content, bytes):
         content = bytes(content)  # memoryview from psycopg
     return StoredVersion(
-        row.res_type, row.res_id, row.version_id, row.last_updated, bool(row.deleted),
-        row.method, content,
+        row.res_type,
+        row.res_id,
+        row.version_id,
+        row.last_updated,
+        bool(row.deleted),
+        row.method,
+        content,
     )
 
 
@@ -104,14 +116,15 @@ def advisory_key(key: str) -> int:
 class SqlUnitOfWork(FhirUnitOfWork):
     """One write transaction on one connection."""
 
-    def __init__(self, conn: Connection, indexer: SearchIndexer) -> None:
+    def __init__(self, conn: Connection, indexer: SearchIndexer, read_only: bool = False) -> None:
         self.conn = conn
         self.indexer = indexer
+        self.read_only = read_only
         self.postgres = conn.dialect.name == "postgresql"
         self._pks: dict[tuple[str, str], int] = {}
 
     def current(self, res_type: str, res_id: str) -> StoredVersion | None:
-        if self.postgres:
+        if self.postgres and not self.read_only:
             # Lock the resource row on its own first: a FOR UPDATE over the join would, after
             # waiting for a concurrent writer, re-check the join against the old snapshot and
             # drop the row (READ COMMITTED re-evaluation). The next statement sees the commit.
@@ -137,16 +150,34 @@ class SqlUnitOfWork(FhirUnitOfWork):
         ).all()
         return sorted(r.res_id for r in rows)
 
+    def existing(self, refs: list[str]) -> set[str]:
+        found: set[str] = set()
+        by_type: dict[str, list[str]] = {}
+        for ref in refs:
+            res_type, _, res_id = ref.partition("/")
+            by_type.setdefault(res_type, []).append(res_id)
+        for res_type, ids in by_type.items():
+            rows = self.conn.execute(
+                select(_r.c.res_id).where(
+                    _r.c.res_type == res_type, _r.c.res_id.in_(ids), _r.c.deleted.is_(False)
+                )
+            )
+            found.update(f"{res_type}/{row.res_id}" for row in rows)
+        return found
+
     def lock(self, key: str) -> None:
         # SQLite: the write transaction (BEGIN IMMEDIATE) already serialises all writers.
         if self.postgres:
             self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(key)})
 
     def write(self, writes: list[Write]) -> None:
+        if self.read_only:
+            raise RuntimeError("write in a read-only snapshot")
         if not writes:
             return
         conn = self.conn
-        new, changed = [], []
+        new: list[Write] = []
+        changed: list[Write] = []
         for w in writes:
             (changed if (w.res_type, w.res_id) in self._pks else new).append(w)
         if new:
@@ -263,6 +294,10 @@ class SqlFhirRepository:
         more = len(rows) > query.count
         rows = rows[: query.count]
         return HistoryPage([_stored(r) for r in rows], rows[-1].id if more and rows else None)
+
+    def snapshot(self, work: Callable[[FhirUnitOfWork], T]) -> T:
+        with self.engine.connect() as conn:
+            return work(SqlUnitOfWork(conn, self.indexer, read_only=True))
 
     def atomic(self, work: Callable[[FhirUnitOfWork], T]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
