@@ -218,4 +218,48 @@ def genes_command(path: str, assembly: str) -> None:
     click.echo(f"loaded {len(rows)} genes for {assembly}")
 
 
-COMPONENT = Component(name="beacon", wire=wire, migrations=MIGRATIONS, commands=(beacon_cli,))
+DEMO_DATASET = "beacon-demo"
+
+
+def seed_demo(ctx: AppContext) -> list[str]:
+    """Index a small synthetic VCF (dataset ``beacon-demo``) for `serve --demo`."""
+    import random
+
+    import pysam
+
+    directory = ctx.settings.data_dir / "beacon-demo"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "demo.vcf.gz"
+    header = pysam.VariantHeader()
+    header.add_line("##reference=GRCh38")
+    header.contigs.add("chr1", length=248956422)
+    header.add_meta("FORMAT", items=[("ID", "GT"), ("Number", "1"), ("Type", "String"),
+                                     ("Description", "Genotype")])
+    donors = [f"demo-donor-{i}" for i in range(1, 9)]
+    for d in donors:
+        header.add_sample(d)
+    rng = random.Random(7)
+    with pysam.VariantFile(str(path), "wz", header=header) as out:
+        for pos in range(10_000, 60_000, 500):
+            ref, alt = rng.sample("ACGT", 2)
+            rec = out.new_record(contig="chr1", start=pos - 1, alleles=(ref, alt))
+            for d in donors:
+                rec.samples[d]["GT"] = rng.choice([(0, 0), (0, 0), (0, 1), (1, 1)])
+            out.write(rec)
+    build_index(ctx.engine, [VariantFile("beacon-demo.vcf.gz", DEMO_DATASET, str(path))],
+                ctx.settings.beacon.default_assembly, rebuild=False)
+    # Synthetic donors have no consent in the trust center; the demo marks them as consenting
+    # (only these rows). `genomseq beacon refresh` puts the real consent state back.
+    with write_transaction(ctx.engine) as conn:
+        conn.execute(text(
+            "UPDATE beacon_individual SET research_consent = :yes WHERE dataset_pk = "
+            "(SELECT pk FROM beacon_dataset WHERE id = :d)"), {"yes": True, "d": DEMO_DATASET})
+    return [
+        f"curl '{{base}}{PREFIX}/g_variants?referenceName=1&start=9999&end=60000"
+        "&requestedGranularity=count'",
+        f"curl '{{base}}{PREFIX}/datasets/{DEMO_DATASET}/individuals?requestedGranularity=count'",
+    ]
+
+
+COMPONENT = Component(name="beacon", wire=wire, migrations=MIGRATIONS, commands=(beacon_cli,),
+                      seed_demo=seed_demo)

@@ -59,3 +59,13 @@ def test_index_from_catalogue_and_trust_center_consent(app, ctx, client, vcfs, t
         "requestParameters": {"referenceName": "1", "start": [3999], "alternateBases": "C"},
         "requestedGranularity": "boolean"}}).get_json()
     assert doc["responseSummary"] == {"exists": False}  # only P2 carries it
+
+
+def test_seed_demo(ctx, client) -> None:
+    from config.wiring.beacon import seed_demo
+
+    examples = seed_demo(ctx)
+    assert examples and all("{base}/ga4gh/beacon/v2/" in e for e in examples)
+    doc = client.get(B + "/datasets/beacon-demo/individuals",
+                     query_string={"requestedGranularity": "count"}).get_json()
+    assert doc["responseSummary"]["numTotalResults"] >= 5
