@@ -125,6 +125,16 @@ def test_range_query_and_variant_type(indexed, client) -> None:
     assert rec["variation"]["variantType"] == "DEL"
     assert rec["variation"]["location"]["interval"]["end"]["value"] == 20000
     assert_valid_entry_response(sv, "g_variants")
+    long = post(client, "/g_variants", {"referenceName": "1", "start": [0], "end": [10000],
+                                        "variantMinLength": 1})
+    assert variant_ids(long) == variant_ids(doc)
+    only_indel = post(client, "/g_variants", {"referenceName": "1", "start": [0],
+                                              "end": [10000], "variantMaxLength": 1,
+                                              "variantType": "INDEL"})
+    assert variant_ids(only_indel) == {"GRCh38:1:4999:AT:A"}  # 1 bp deletion
+    big = get(client, "/g_variants", referenceName="2", start="0", end="30000",
+              variantMinLength="5000", requestedGranularity="count")
+    assert big["responseSummary"]["numTotalResults"] == 1
     cnv = post(client, "/g_variants", {"referenceName": "2", "start": [0], "end": [30000],
                                        "variantType": "EFO:0030067"}, granularity="count")
     assert cnv["responseSummary"]["numTotalResults"] == 1
