@@ -142,18 +142,33 @@ class SqlBeaconIndex:
                 {"yes": True, "anc": ANCESTOR_KIND}).all()
         return [(r[0], r[1]) for r in rows if term_kind(r[0])]
 
-    def _contig(self, conn: Any, assembly: str, chrom: str) -> int | None:
-        row = conn.execute(text(
-            "SELECT pk FROM beacon_contig WHERE assembly = :a AND name = :n"),
-            {"a": assembly, "n": chrom}).first()
-        return row[0] if row else None
+    def _resolve(self, conn: Any, datasets: Sequence[str], sel: Selection
+                 ) -> tuple[dict[int, str], dict[tuple[str, str], int]]:
+        """Dataset pks and the contig pks a selection names, in one round trip."""
+        contigs = set()
+        if sel.variant_key is not None:
+            contigs.add((sel.variant_key[0], sel.variant_key[1]))
+        if sel.variant is not None:
+            contigs.add((sel.variant.assembly, sel.variant.chrom))
+        parts = ["SELECT 'd', pk, id, '' FROM beacon_dataset WHERE id IN :ids"]
+        params: dict[str, Any] = {"ids": list(datasets)}
+        for n, (assembly, chrom) in enumerate(sorted(contigs)):
+            parts.append(f"SELECT 'c', pk, name, assembly FROM beacon_contig "  # noqa: S608
+                         f"WHERE assembly = :a{n} AND name = :n{n}")
+            params[f"a{n}"], params[f"n{n}"] = assembly, chrom
+        rows = conn.execute(text(" UNION ALL ".join(parts)).bindparams(
+            bindparam("ids", expanding=True)), params).all()
+        pks = {int(r[1]): r[2] for r in rows if r[0] == "d"}
+        contig_pks = {(r[3], r[2]): int(r[1]) for r in rows if r[0] == "c"}
+        return pks, contig_pks
 
     # -- predicates --------------------------------------------------------------------
-    def _variant_predicate(self, conn: Any, sel: Selection, sql: _Sql, v: str) -> bool:
+    def _variant_predicate(self, contigs: dict[tuple[str, str], int], sel: Selection,
+                           sql: _Sql, v: str) -> bool:
         """Add the variant conditions on alias ``v``; False if nothing can match."""
         if sel.variant_key is not None:
             assembly, chrom, start, ref, alt = sel.variant_key
-            contig = self._contig(conn, assembly, chrom)
+            contig = contigs.get((assembly, chrom))
             if contig is None:
                 return False
             sql.where += [f"{v}.contig_pk = {sql.p(contig)}", f"{v}.pos = {sql.p(start)}",
@@ -161,7 +176,7 @@ class SqlBeaconIndex:
         q = sel.variant
         if q is None:
             return True
-        contig = self._contig(conn, q.assembly, q.chrom)
+        contig = contigs.get((q.assembly, q.chrom))
         if contig is None:
             return False
         sql.where.append(f"{v}.contig_pk = {sql.p(contig)}")
@@ -222,14 +237,14 @@ class SqlBeaconIndex:
             sql.where.append(f"{a} = (SELECT pk FROM beacon_analysis WHERE id = "  # noqa: S608
                              f"{sql.p(sel.analysis_id)})")
 
-    def _from(self, conn: Any, target: Target, dataset_pks: list[int], sel: Selection
-              ) -> tuple[_Sql, str, str, str] | None:
+    def _from(self, contigs: dict[tuple[str, str], int], target: Target,
+              dataset_pks: list[int], sel: Selection) -> tuple[_Sql, str, str, str] | None:
         """(conditions, FROM clause, entry key column, individual column) for a target."""
         sql = _Sql()
         has_variant = sel.variant is not None or sel.variant_key is not None
         if target == "g_variants":
             sql.where.append(f"v.dataset_pk IN {sql.p(dataset_pks, expanding=True)}")
-            if not self._variant_predicate(conn, sel, sql, "v"):
+            if not self._variant_predicate(contigs, sel, sql, "v"):
                 return None
             self._individual_predicate(sel.conditions, sql, "i")
             self._scope(sel, sql, "i", "v.biosample_pk", "v.analysis_pk")
@@ -242,7 +257,7 @@ class SqlBeaconIndex:
             if has_variant or sel.biosample_id is not None or sel.analysis_id is not None:
                 inner = _Sql()
                 inner._n = 1000
-                if not self._variant_predicate(conn, sel, inner, "v"):
+                if not self._variant_predicate(contigs, sel, inner, "v"):
                     return None
                 self._scope(Selection(biosample_id=sel.biosample_id,
                                       analysis_id=sel.analysis_id), inner, "i",
@@ -259,7 +274,7 @@ class SqlBeaconIndex:
             if has_variant:
                 inner = _Sql()
                 inner._n = 1000
-                if not self._variant_predicate(conn, sel, inner, "v"):
+                if not self._variant_predicate(contigs, sel, inner, "v"):
                     return None
                 sql.params.update(inner.params)
                 sql.expanding |= inner.expanding
@@ -271,22 +286,14 @@ class SqlBeaconIndex:
             return sql, frm, key, "i.pk"
         return None
 
-    def _dataset_pks(self, conn: Any, datasets: Sequence[str]) -> dict[int, str]:
-        if not datasets:
-            return {}
-        rows = conn.execute(text("SELECT pk, id FROM beacon_dataset WHERE id IN :ids")
-                            .bindparams(bindparam("ids", expanding=True)),
-                            {"ids": list(datasets)}).all()
-        return {r[0]: r[1] for r in rows}
-
     # -- port methods ------------------------------------------------------------------
     def count(self, target: Target, datasets: Sequence[str], selection: Selection
               ) -> dict[str, Counts]:
         with self.engine.connect() as conn:
-            pks = self._dataset_pks(conn, datasets)
+            pks, contigs = self._resolve(conn, datasets, selection)
             if not pks:
                 return {}
-            built = self._from(conn, target, list(pks), selection)
+            built = self._from(contigs, target, list(pks), selection)
             if built is None:
                 return {}
             sql, frm, key, ind = built
@@ -300,10 +307,10 @@ class SqlBeaconIndex:
     def records(self, target: Target, dataset: str, selection: Selection, offset: int,
                 limit: int) -> list[EntryRecord]:
         with self.engine.connect() as conn:
-            pks = self._dataset_pks(conn, [dataset])
+            pks, contigs = self._resolve(conn, [dataset], selection)
             if not pks:
                 return []
-            built = self._from(conn, target, list(pks), selection)
+            built = self._from(contigs, target, list(pks), selection)
             if built is None:
                 return []
             sql, frm, _key, _ind = built

@@ -61,7 +61,7 @@ def upgrade() -> None:
         sa.Column("individual_pk", sa.Integer(), sa.ForeignKey("beacon_individual.pk",
                   ondelete="CASCADE"), primary_key=True),
         sa.Column("term", sa.String(64), primary_key=True),
-        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("kind", sa.String(24), nullable=False),
     )
     op.create_index("ix_beacon_term", "beacon_individual_term", ["term", "individual_pk"])
     # One analysis per catalogued VCF/BCF.
