@@ -29,10 +29,15 @@ from ga4gh.beacon.storage.adapters import CatalogueVariantFiles, TrustCenterCons
 from ga4gh.beacon.storage.budget import SqlQueryBudget
 from ga4gh.beacon.storage.fhir_facts import FhirClinicalFacts
 from ga4gh.beacon.storage.hpo import bundled_hpo
-from ga4gh.beacon.storage.loader import build_index, set_contig_digests
+from ga4gh.beacon.storage.loader import (
+    build_index,
+    record_sequence_digests,
+    set_contig_digests,
+)
 from ga4gh.beacon.storage.refresh import refresh_individuals
 from ga4gh.beacon.storage.sql import SqlBeaconIndex
 from ga4gh.catalogue.ports import GenomicCatalogue
+from ga4gh.refget.ports import SequenceRegistry
 from trust_center.ports import ConsentService
 
 MIGRATIONS = (MigrationSet("beacon", "ga4gh.beacon.storage.migrations"),)
@@ -118,6 +123,22 @@ def research_consent(ctx: AppContext) -> ResearchConsent | None:
     return ctx.find(ResearchConsent)  # type: ignore[type-abstract]
 
 
+def record_collection_digests(ctx: AppContext, digests: set[str]) -> int:
+    """Record refget digests of indexed contigs from the refget component's collections of
+    the files' references (so queries may name sequences by digest)."""
+    registry = ctx.find(SequenceRegistry)  # type: ignore[type-abstract]
+    if registry is None or not digests:
+        return 0
+    items = []
+    for digest in sorted(digests):
+        try:
+            items += [(s.name, s.length, s.md5, s.ga4gh)
+                      for s in registry.collection_sequences(digest)]
+        except GenomseqError:  # collection not registered here
+            continue
+    return record_sequence_digests(ctx.engine, items)
+
+
 def refresh(ctx: AppContext) -> str:
     """Refresh consent and clinical facts snapshots; a one-line summary."""
     stats = refresh_individuals(ctx.engine, research_consent(ctx), clinical_facts(ctx),
@@ -164,6 +185,10 @@ def index_command(files: tuple[str, ...], dataset: str, donor: str | None,
     if reference:
         n = set_contig_digests(ctx.engine, reference, ctx.settings.beacon.default_assembly)
         click.echo(f"digests recorded for {n} contigs")
+    n = record_collection_digests(ctx, {s.reference_digest for s in sources
+                                        if s.reference_digest})
+    if n:
+        click.echo(f"digests of {n} contigs taken from registered sequence collections")
     click.echo("refreshed: " + refresh(ctx))
 
 

@@ -189,6 +189,8 @@ class VariantFile:
     path: str
     donor_pseudonym: str | None = None
     format: str = "VCF"
+    # Sequence collection digest (seqcol) of the file's reference, if the catalogue knows it.
+    reference_digest: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 

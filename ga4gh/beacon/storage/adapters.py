@@ -38,7 +38,8 @@ class CatalogueVariantFiles:
                     continue
                 yield VariantFile(id=obj.id, dataset=obj.dataset or self.default_dataset,
                                   path=str(path), donor_pseudonym=obj.donor_pseudonym,
-                                  format=str(obj.format))
+                                  format=str(obj.format),
+                                  reference_digest=obj.reference_digest)
             if len(page) < _PAGE:
                 return
             offset += _PAGE

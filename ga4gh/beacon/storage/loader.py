@@ -342,3 +342,26 @@ def set_contig_digests(engine: Engine, fasta: str, assembly: str) -> int:
                          {"m": md5, "s": sq, "pk": pk})
             done += 1
     return done
+
+
+def record_sequence_digests(engine: Engine, sequences: Iterable[tuple[str, int, str, str]]
+                            ) -> int:
+    """Record digests of indexed contigs from a registered sequence collection's
+    (name, length, md5, ``SQ.`` digest) items; a contig matches by canonical name and, when
+    both are known, by length. Returns how many contigs were updated."""
+    done = 0
+    with write_transaction(engine) as conn:
+        rows = conn.execute(text("SELECT pk, assembly, name, length FROM beacon_contig")).all()
+        items = list(sequences)
+        for pk, assembly, name, length in rows:
+            for seq_name, seq_length, md5, sq in items:
+                if (canonical_chrom(seq_name, assembly) or seq_name) != name:
+                    continue
+                if length is not None and seq_length and int(length) != int(seq_length):
+                    continue
+                sq = sq.removeprefix("ga4gh:")
+                conn.execute(text("UPDATE beacon_contig SET md5 = :m, sq_digest = :s "
+                                  "WHERE pk = :pk"), {"m": md5.lower(), "s": sq, "pk": pk})
+                done += 1
+                break
+    return done

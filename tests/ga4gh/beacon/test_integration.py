@@ -69,3 +69,43 @@ def test_seed_demo(ctx, client) -> None:
     doc = client.get(B + "/datasets/beacon-demo/individuals",
                      query_string={"requestedGranularity": "count"}).get_json()
     assert doc["responseSummary"]["numTotalResults"] >= 5
+
+
+def test_digests_from_the_refget_collection_of_the_reference(app, ctx, client, tmp_path
+                                                              ) -> None:
+    import pysam
+
+    from ga4gh.refget.ports import SequenceRegistry
+
+    fasta = tmp_path / "mini.fa"
+    fasta.write_text(">chr1\n" + "ACGTTGCA" * 40 + "\n>chr2\n" + "GGCC" * 50 + "\n")
+    pysam.faidx(str(fasta))
+    registry = ctx.get(SequenceRegistry)  # type: ignore[type-abstract]
+    digest = registry.add_fasta(fasta)
+    seqs = {s.name: s for s in registry.collection_sequences(digest)}
+    header = pysam.VariantHeader()
+    header.contigs.add("chr1", length=320)
+    header.add_meta("FORMAT", items=[("ID", "GT"), ("Number", "1"), ("Type", "String"),
+                                     ("Description", "Genotype")])
+    header.add_sample("D1")
+    vcf = tmp_path / "mini.vcf.gz"
+    with pysam.VariantFile(str(vcf), "wz", header=header) as out:
+        rec = out.new_record(contig="chr1", start=9, alleles=("T", "C"))
+        rec.samples["D1"]["GT"] = (0, 1)
+        out.write(rec)
+    catalogue = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
+    catalogue.add("beacon-mini", vcf, dataset="ds-mini", reference_digest=digest)
+    result = run_cli(app, "beacon", "index")
+    assert result.exit_code == 0, result.output
+    assert "digests of 1 contigs taken from registered sequence collections" in result.output
+    with ctx.engine.begin() as conn:
+        from sqlalchemy import text
+        conn.execute(text("UPDATE beacon_individual SET research_consent = :y"), {"y": True})
+    for name in (seqs["chr1"].ga4gh, "ga4gh:" + seqs["chr1"].ga4gh, seqs["chr1"].md5):
+        doc = client.get(B + "/g_variants", query_string={
+            "referenceName": name, "start": "9", "alternateBases": "C"}).get_json()
+        assert doc["responseSummary"] == {"exists": True}, name
+    # chr2 is in the collection but in no indexed file: its digest names nothing here
+    resp = client.get(B + "/g_variants", query_string={
+        "referenceName": seqs["chr2"].ga4gh, "start": "9", "alternateBases": "C"})
+    assert resp.status_code == 400
