@@ -42,6 +42,13 @@ _GET_CONTROL = ("requestedGranularity", "skip", "limit", "filters", "includeResu
                 "testMode", "requestedSchema", "apiVersion")
 _BASES = re.compile(r"^[ACGTUNRYSWKMBDHV.\-]*$")
 _INCLUDE = ("ALL", "HIT", "MISS", "NONE")
+# Each filter is a subquery: a cap keeps one request from becoming an expensive query.
+MAX_FILTERS = 32
+
+
+def _check_filter_count(n: int) -> None:
+    if n > MAX_FILTERS:
+        raise InvalidInput(f"at most {MAX_FILTERS} filters per request")
 
 
 def _int(name: str, value: Any, minimum: int = 0) -> int:
@@ -218,6 +225,7 @@ def parse_get(
     variant_params = {k: v for k, v in one.items() if k in VARIANT_PARAMETERS}
     raw_filters = tuple(f.strip() for v in args.get("filters", ()) for f in v.split(",")
                         if f.strip())
+    _check_filter_count(len(raw_filters))
     filters = tuple(_filter(f) for f in raw_filters)
     return BeaconQuery(
         entry_type=entry_type,
@@ -271,6 +279,7 @@ def parse_post(
     raw = query.get("filters", [])
     if not isinstance(raw, list):
         raise InvalidInput("query.filters must be a list")
+    _check_filter_count(len(raw))
     filters = tuple(_filter(f) for f in raw)
     pag = query.get("pagination", {})
     if not isinstance(pag, Mapping):

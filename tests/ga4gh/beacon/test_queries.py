@@ -232,6 +232,7 @@ def test_filtering_terms_lists_indexed_terms(indexed, client) -> None:
     ({"referenceName": "1", "start": "1", "alternateBases": "XYZ"}, "IUPAC"),
     ({"referenceName": "1", "start": "1", "end": "5", "variantType": "FOO"}, "variantType"),
     ({"colour": "blue"}, "unknown query parameter"),
+    ({"filters": ",".join(["NCIT:C16576"] * 33)}, "at most 32 filters"),
     ({"requestedGranularity": "everything"}, "requestedGranularity"),
 ])
 def test_bad_input_is_beacon_400(indexed, client, params, message) -> None:
