@@ -174,13 +174,23 @@ def _zygosity(alleles: tuple[int | None, ...], allele: int) -> str | None:
     return "1/1" if all(a == allele for a in called) and len(called) == len(alleles) else "0/1"
 
 
+def _open_variants(path: str) -> pysam.VariantFile:
+    """Open a VCF/BCF for streaming. htslib looks for an index on open and complains when
+    there is none; the loader reads sequentially and needs none, so that message is muted."""
+    previous = pysam.set_verbosity(0)
+    try:
+        return pysam.VariantFile(path)
+    finally:
+        pysam.set_verbosity(previous)
+
+
 def index_file(conn: Any, vf: VariantFile, default_assembly: str,
                contigs: dict[tuple[str, str], int],
                progress: Callable[[int], None] | None = None) -> tuple[int, int]:
     """Index one VCF/BCF into the open transaction; returns (records, rows)."""
     _remove_analysis(conn, vf.id)
     dataset_pk = _upsert_dataset(conn, vf.dataset)
-    with pysam.VariantFile(vf.path) as vcf:
+    with _open_variants(vf.path) as vcf:
         assembly = header_assembly(vcf, default_assembly)
         pipeline = "unknown"
         file_date = dt.date.today().isoformat()
