@@ -149,7 +149,35 @@ class PlatformSettings:
 class BeaconSettings:
     """Beacon v2 discovery."""
 
+    # Counts of fewer individuals than this are never shown exactly (see small_count_policy).
     count_threshold: int = 5
+    # "less-than": exists=true, no count, info says "fewer than <count_threshold>";
+    # "suppress": reported as no match at all (exists=false, count 0).
+    small_count_policy: Literal["less-than", "suppress"] = "less-than"
+    # Round reported counts to the nearest multiple of this (0 or 1: exact counts).
+    count_rounding: int = 0
+    # Count and record queries one caller may send per window (0: unlimited).
+    query_budget: int = 1000
+    query_budget_window_seconds: int = 86400
+    # Security level of datasets not listed in dataset_security_levels.
+    default_security_level: Literal["public", "registered", "controlled"] = "controlled"
+    # "dataset-id=public|registered|controlled" entries (comma separated in the environment).
+    dataset_security_levels: tuple[str, ...] = ()
+    # Highest granularity each access tier gets (Beacon v2 boolean < count < record).
+    public_granularity: Literal["boolean", "count", "record"] = "boolean"
+    registered_granularity: Literal["boolean", "count", "record"] = "count"
+    controlled_granularity: Literal["boolean", "count", "record"] = "record"
+    # Assembly assumed when a query names none (GRCh37 or GRCh38).
+    default_assembly: str = "GRCh38"
+    # Beacon id in every response; empty: "<service_id>.beacon".
+    beacon_id: str = ""
+    # Only individuals whose consent permits research are counted; without a wired consent
+    # service every individual then counts as not consented (fail closed).
+    require_consent: bool = True
+    # FHIR Patient.identifier system that carries the donor pseudonym (empty: any system).
+    pseudonym_identifier_system: str = ""
+    default_page_size: int = 10
+    max_page_size: int = 1000
 
 
 @dataclass(frozen=True)
