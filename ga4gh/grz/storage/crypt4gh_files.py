@@ -1,0 +1,194 @@
+"""Streaming Crypt4GH decryption (GA4GH Crypt4GH file format v1, sections 3.2-3.4: header
+packets X25519 + ChaCha20-Poly1305, data in 64 KiB ChaCha20-IETF-Poly1305 segments) with
+SHA-256, size, format detection and read counting in the same pass.
+
+Plaintext is written only for files the catalogue indexes (aligned reads, variant calls) and
+only into the intake's work directory, which the intake removes once the file is registered.
+FASTQ and BED files are verified without ever touching disk in plaintext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+from pathlib import Path
+
+import pysam
+from crypt4gh import CIPHER_SEGMENT_SIZE, SEGMENT_SIZE, header, sodium
+from crypt4gh.keys import get_private_key
+from crypt4gh.keys.c4gh import encode_private_key
+
+from ga4gh.grz.core.errors import DecryptionFailed
+from ga4gh.grz.core.formats import SNIFF_BYTES, FileFormat, detect_format
+from ga4gh.grz.ports import DecryptedFile
+
+# Declared types whose plaintext the catalogue needs.
+KEEP_PLAINTEXT = frozenset({"bam", "cram", "vcf"})
+_EXT = {FileFormat.bam: ".bam", FileFormat.cram: ".cram", FileFormat.vcf: ".vcf"}
+
+
+def load_private_key(path: Path, passphrase: str = "") -> bytes:
+    """The 32-byte Crypt4GH secret key stored at ``path``."""
+    return bytes(get_private_key(str(path), lambda: passphrase))
+
+
+def generate_keypair(private_path: Path, public_path: Path, comment: str = "GRZ") -> bytes:
+    """Write a new Crypt4GH key pair (private key mode 0600); returns the public key bytes."""
+    import base64
+
+    sk = os.urandom(32)
+    pk = bytes(sodium.derive_pk(sk))
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    # Create with 0600 from the start: the secret never exists with wider permissions.
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(b"-----BEGIN CRYPT4GH PRIVATE KEY-----\n")
+        fh.write(base64.b64encode(_encode_unencrypted(sk, comment)))
+        fh.write(b"\n-----END CRYPT4GH PRIVATE KEY-----\n")
+    public_path.write_bytes(
+        b"-----BEGIN CRYPT4GH PUBLIC KEY-----\n"
+        + base64.b64encode(pk)
+        + b"\n-----END CRYPT4GH PUBLIC KEY-----\n"
+    )
+    return pk
+
+
+def _encode_unencrypted(sk: bytes, comment: str) -> bytes:
+    # crypt4gh prints a warning to stderr for an unencrypted key; the file's 0600 mode and the
+    # data directory protect it, as for the other server keys in common/keys.py.
+    import contextlib
+    import io
+    import sys
+
+    with contextlib.redirect_stderr(io.StringIO()) if sys.stderr else contextlib.nullcontext():
+        return bytes(encode_private_key(sk, None, comment.encode()))
+
+
+class _FastqCounter:
+    """Counts FASTQ records in a (multi-member) gzip stream as it passes by."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj(wbits=31)
+        self.lines = 0
+        self.gzipped = True
+        self._last = b"\n"
+
+    def feed(self, data: bytes) -> None:
+        while data:
+            out = self._d.decompress(data)
+            self.lines += out.count(b"\n")
+            if out:
+                self._last = out[-1:]
+            if self._d.eof:
+                data = self._d.unused_data
+                self._d = zlib.decompressobj(wbits=31)
+            else:
+                data = b""
+
+    @property
+    def records(self) -> int:
+        lines = self.lines + (0 if self._last == b"\n" else 1)
+        return lines // 4
+
+
+class Crypt4GHFileProcessor:
+    """FileProcessor: decrypt with the GRZ's secret key while hashing and inspecting."""
+
+    def __init__(self, secret_key: bytes) -> None:
+        self._keys = [(0, secret_key, None)]
+
+    def process(self, encrypted: Path, declared_type: str, workdir: Path) -> DecryptedFile:
+        sha = hashlib.sha256()
+        size = 0
+        head = bytearray()
+        fastq = _FastqCounter() if declared_type == "fastq" else None
+        keep = declared_type in KEEP_PLAINTEXT
+        target = workdir / ("p" + hashlib.sha256(str(encrypted).encode()).hexdigest()[:16])
+        out = open(target, "wb") if keep else None  # noqa: SIM115 (closed in finally)
+        try:
+            with open(encrypted, "rb") as infile:
+                try:
+                    session_keys, edit_list = header.deconstruct(infile, self._keys)
+                except Exception as exc:  # crypt4gh raises bare ValueErrors and others
+                    if "No supported encryption method" in str(exc):
+                        raise DecryptionFailed(
+                            "not encrypted to this genome data center's key"
+                        ) from None
+                    raise DecryptionFailed(f"cannot read the Crypt4GH header ({exc})") from None
+                if not session_keys:
+                    raise DecryptionFailed("not encrypted to this genome data center's key")
+                if edit_list is not None:
+                    raise DecryptionFailed("Crypt4GH edit lists are not accepted for submissions")
+                segment = bytearray(SEGMENT_SIZE)
+                cipher = bytearray(CIPHER_SEGMENT_SIZE)
+                view = memoryview(cipher)
+                key = session_keys[0]
+                while n := infile.readinto(cipher):
+                    try:
+                        plen = sodium.chacha20poly1305_decrypt(segment, view[:n], key)
+                    except Exception:
+                        plen = self._other_keys(segment, bytes(view[:n]), session_keys)
+                    chunk = memoryview(segment)[:plen]
+                    sha.update(chunk)
+                    size += plen
+                    if len(head) < SNIFF_BYTES:
+                        head += chunk[: SNIFF_BYTES - len(head)]
+                    if out is not None:
+                        out.write(chunk)
+                    if fastq is not None:
+                        fastq.feed(bytes(chunk))
+        except DecryptionFailed:
+            target.unlink(missing_ok=True)
+            raise
+        finally:
+            if out is not None:
+                out.close()
+        detected = detect_format(bytes(head))
+        plaintext: Path | None = None
+        if keep and detected in _EXT:
+            plaintext = target.with_name(target.name + _EXT[detected])
+            if detected is FileFormat.vcf and bytes(head[:2]) == b"\x1f\x8b":
+                plaintext = plaintext.with_name(plaintext.name + ".gz")
+            target.rename(plaintext)
+        else:
+            target.unlink(missing_ok=True)
+        return DecryptedFile(
+            sha256=sha.hexdigest(),
+            size=size,
+            detected_format=detected.value,
+            read_count=fastq.records if fastq is not None else None,
+            plaintext=plaintext,
+        )
+
+    @staticmethod
+    def _other_keys(segment: bytearray, cipher: bytes, keys: list[bytes]) -> int:
+        for k in keys[1:]:
+            try:
+                return int(sodium.chacha20poly1305_decrypt(segment, cipher, k))
+            except Exception:  # noqa: S112 - try the next session key
+                continue
+        raise DecryptionFailed("a data segment fails authentication (corrupt or truncated)")
+
+    def alignment_stats(self, plaintext: Path) -> tuple[int, float | None]:
+        """Index the BAM/CRAM (pysam) and estimate the mean depth from the index."""
+        pysam.index(str(plaintext))
+        with pysam.AlignmentFile(str(plaintext)) as af:
+            mapped = sum(s.mapped for s in af.get_index_statistics())
+            genome = sum(af.lengths)
+            if not genome or not mapped:
+                return mapped, 0.0 if genome else None
+            # The mean aligned length of a sample of reads times the mapped reads over the
+            # reference length: exact depth would need a full pileup, too slow for intake.
+            lengths = []
+            try:
+                for read in af.fetch(until_eof=True):
+                    if not read.is_unmapped and not read.is_secondary and not read.is_supplementary:
+                        lengths.append(read.query_alignment_length or 0)
+                        if len(lengths) >= 10_000:
+                            break
+            except (OSError, ValueError):
+                return mapped, None  # e.g. a CRAM whose reference is not available
+            if not lengths:
+                return mapped, None
+            return mapped, mapped * (sum(lengths) / len(lengths)) / genome
