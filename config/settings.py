@@ -58,7 +58,24 @@ class TrustCenterSettings:
 class GenomicsSettings:
     """Genome data center: catalogue, htsget, DRS, refget."""
 
+    # Local object storage; empty means <data_dir>/genomics.
     storage_dir: str = ""
+    # "local" (files under storage_dir) or "s3" (an S3-compatible bucket through boto3).
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    # Files at least this large show a progress bar while they are copied in.
+    progress_min_bytes: int = 64 * 1024 * 1024
+    # Lifetime in seconds of the signed data URLs in htsget tickets and DRS access URLs.
+    url_ttl_seconds: int = 3600
+    # Largest number of regions in one htsget POST (413 PayloadTooLarge above it).
+    htsget_max_regions: int = 512
+    # Largest htsget POST body in bytes (413 above it).
+    htsget_max_request_bytes: int = 1024 * 1024
+    # Parsed indexes kept in memory per worker (LRU, keyed by object and modification time).
+    index_cache_size: int = 64
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,75 @@
-"""Wiring of the genomics component (not built yet: contributes nothing)."""
+"""Wiring of the genomics component: catalogue, object storage, htsget and DRS."""
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+from typing import Any
+
 from flask import Flask
 
+from common.migrations import MigrationSet
 from config.context import AppContext
+from config.settings import Settings
 from config.wiring import Component
+from ga4gh.catalogue.cli import genomics as genomics_cli
+from ga4gh.catalogue.ports import GenomicCatalogue, ObjectStore
+from ga4gh.catalogue.service import CatalogueService
+from ga4gh.catalogue.storage.sql import SqlCatalogueRecords
+
+MIGRATIONS = (MigrationSet("genomics", "ga4gh.catalogue.storage.migrations"),)
+
+
+def storage_root(settings: Settings) -> Path:
+    """Directory of the local object store."""
+    return Path(settings.genomics.storage_dir or settings.data_dir / "genomics")
+
+
+def make_object_store(settings: Settings) -> ObjectStore:
+    """The configured ObjectStore adapter."""
+    if settings.genomics.storage_backend == "s3":
+        from ga4gh.catalogue.storage.s3 import S3ObjectStore
+
+        g = settings.genomics
+        return S3ObjectStore(
+            bucket=g.s3_bucket, prefix=g.s3_prefix, endpoint_url=g.s3_endpoint_url or None,
+            region=g.s3_region or None,
+        )
+    from ga4gh.catalogue.storage.local import LocalObjectStore
+
+    return LocalObjectStore(storage_root(settings))
+
+
+def _sequence_registry(ctx: AppContext) -> Any:
+    """The refget component's SequenceRegistry if it exists and is wired, else None."""
+    try:
+        ports = importlib.import_module("ga4gh.refget.ports")
+    except ImportError:
+        return None
+    port = getattr(ports, "SequenceRegistry", None)
+    return ctx.find(port) if port is not None else None
 
 
 def wire(app: Flask, ctx: AppContext) -> None:
-    """Nothing to wire yet."""
+    """Provide the catalogue and object store ports; register the htsget and DRS APIs."""
+    settings = ctx.settings
+    store = make_object_store(settings)
+    staging = (
+        storage_root(settings) / ".staging"
+        if settings.genomics.storage_backend == "local"
+        else settings.data_dir / "staging"
+    )
+    catalogue = CatalogueService(
+        SqlCatalogueRecords(ctx.engine),
+        store,
+        staging,
+        progress_min_bytes=settings.genomics.progress_min_bytes,
+        sequence_registry=lambda: _sequence_registry(ctx),
+    )
+    ctx.provide(ObjectStore, store)  # type: ignore[type-abstract]
+    ctx.provide(GenomicCatalogue, catalogue)  # type: ignore[type-abstract]
 
 
-COMPONENT = Component(name="genomics", wire=wire)
+COMPONENT = Component(
+    name="genomics", wire=wire, migrations=MIGRATIONS, commands=(genomics_cli,)
+)
