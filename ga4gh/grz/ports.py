@@ -151,7 +151,7 @@ class CatalogueRegistrar(Protocol):
         """Index and register one file; returns its catalogue id."""
         ...
 
-    def remove_tagged(self, tag: str) -> int:
+    def remove_tagged(self, tag: str, dataset_pseudonym: str | None) -> int:
         """Remove everything registered with this tag; returns how many objects."""
         ...
 
@@ -190,4 +190,3 @@ class Progress(Protocol):
     def step(self, submission_id: str, state: State, detail: str = "") -> None:
         """A step started."""
         ...
-

@@ -1,1 +1,1 @@
-"""Pure intake logic: metadata rules, the submission state machine, file formats, QC, Prüfbericht."""
+"""Pure intake logic: metadata rules, state machine, file formats, QC, Prüfbericht."""

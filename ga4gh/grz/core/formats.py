@@ -108,5 +108,5 @@ def _looks_like_bed(text: bytes) -> bool:
 
 
 def format_matches(declared_type: str, detected: FileFormat) -> bool:
-    """True if content of format ``detected`` is acceptable for metadata fileType ``declared_type``."""
+    """True if content of ``detected`` format satisfies the metadata fileType ``declared_type``."""
     return detected in ACCEPTED.get(declared_type, frozenset())

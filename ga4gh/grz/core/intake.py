@@ -351,7 +351,7 @@ class IntakeService:
                 ) from None
             self.store.record_pseudonym(sid, pseudonym)
         # Leftovers of an interrupted attempt go first, so registration is all-or-nothing.
-        self.catalogue.remove_tagged(_tag(sid))
+        self.catalogue.remove_tagged(_tag(sid), pseudonym)
         if not run.plaintexts and any(d.file_type in CATALOGUED for d in run.declared):
             # Resumed after a restart: the plaintext was dropped, decrypt the catalogued files.
             run = self._decrypt_catalogued(sid, run)
@@ -388,7 +388,9 @@ class IntakeService:
             if d.file_type not in CATALOGUED or d.file_path in run.plaintexts:
                 continue
             try:
-                out = self.processor.process(run.staged.encrypted(d.file_path), d.file_type, workdir)
+                out = self.processor.process(
+                    run.staged.encrypted(d.file_path), d.file_type, workdir
+                )
             except DecryptionFailed as exc:
                 raise IntakeRefused(ErrorReason.decryption_error, exc.message) from None
             if out.sha256 != d.checksum:
@@ -405,7 +407,9 @@ class IntakeService:
         current = self.store.get(sid)
         assert current is not None
         report = build_pruefbericht(run.metadata.model, quality_passed=bool(current.qc_passed))
-        self.reports.submit(pruefbericht_json(report), participant=self.config.genomic_data_center_id)
+        self.reports.submit(
+            pruefbericht_json(report), participant=self.config.genomic_data_center_id
+        )
         self._enter(sid, State.reported)
 
     def _detailed_qc(self, sub: Submission, run: _Run) -> None:
@@ -441,7 +445,7 @@ class IntakeService:
 
     def _refuse(self, submission_id: str, reason: ErrorReason, details: list[str]) -> Submission:
         # Nothing of a refused submission stays registered or archived.
-        self.catalogue.remove_tagged(_tag(submission_id))
+        self.catalogue.remove_tagged(_tag(submission_id), self.store.pseudonym(submission_id))
         self.archive.remove(submission_id)
         shutil.rmtree(self._workdir(submission_id), ignore_errors=True)
         self.inbox.release(submission_id)

@@ -18,9 +18,7 @@ from grz_pydantic_models.submission.metadata import GrzSubmissionMetadata
 
 def build_pruefbericht(metadata: GrzSubmissionMetadata, *, quality_passed: bool) -> Pruefbericht:
     """The Prüfbericht for a validated submission (library type: the most expensive one)."""
-    library_types = {
-        str(lab.library_type) for donor in metadata.donors for lab in donor.lab_data
-    }
+    library_types = {str(lab.library_type) for donor in metadata.donors for lab in donor.lab_data}
     s = metadata.submission
     case = SubmittedCase.model_validate(
         {

@@ -89,30 +89,46 @@ class SqlSubmissionStore:
 
     def get(self, submission_id: str) -> Submission | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(submission_t).where(submission_t.c.submission_id == submission_id)
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    sa.select(submission_t).where(submission_t.c.submission_id == submission_id)
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
-            files = conn.execute(
-                sa.select(file_t)
-                .where(file_t.c.submission_id == submission_id)
-                .order_by(file_t.c.file_path)
-            ).mappings().all()
-            history = conn.execute(
-                sa.select(transition_t)
-                .where(transition_t.c.submission_id == submission_id)
-                .order_by(transition_t.c.id)
-            ).mappings().all()
+            files = (
+                conn.execute(
+                    sa.select(file_t)
+                    .where(file_t.c.submission_id == submission_id)
+                    .order_by(file_t.c.file_path)
+                )
+                .mappings()
+                .all()
+            )
+            history = (
+                conn.execute(
+                    sa.select(transition_t)
+                    .where(transition_t.c.submission_id == submission_id)
+                    .order_by(transition_t.c.id)
+                )
+                .mappings()
+                .all()
+            )
         return _submission(row, files, history)
 
     def list(self, *, limit: int = 100) -> list[Submission]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(submission_t)
-                .order_by(submission_t.c.updated.desc(), submission_t.c.submission_id)
-                .limit(limit)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(submission_t)
+                    .order_by(submission_t.c.updated.desc(), submission_t.c.submission_id)
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
         return [_submission(r, [], []) for r in rows]
 
     def register(self, submission_id: str) -> Submission:

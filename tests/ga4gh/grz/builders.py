@@ -92,8 +92,12 @@ def fastq_bytes(reads: int, seed: int) -> bytes:
     rnd = random.Random(seed)
     lines = []
     for i in range(reads):
-        lines += [f"@r{seed}_{i}", "".join(rnd.choice("ACGT") for _ in range(READ_LENGTH)), "+",
-                  "I" * READ_LENGTH]
+        lines += [
+            f"@r{seed}_{i}",
+            "".join(rnd.choice("ACGT") for _ in range(READ_LENGTH)),
+            "+",
+            "I" * READ_LENGTH,
+        ]
     return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
 
 
@@ -163,9 +167,18 @@ def build_submission(
             files = [(f"{base}.bam", "bam", bam_bytes(work / f"{s}.bam", reads, s), {})]
         else:
             files = [
-                (f"{base}_R1.fastq.gz", "fastq", fastq_bytes(fastq_reads[0], s), {"readOrder": "R1"}),
-                (f"{base}_R2.fastq.gz", "fastq", fastq_bytes(fastq_reads[1], s + 100),
-                 {"readOrder": "R2"}),
+                (
+                    f"{base}_R1.fastq.gz",
+                    "fastq",
+                    fastq_bytes(fastq_reads[0], s),
+                    {"readOrder": "R1"},
+                ),
+                (
+                    f"{base}_R2.fastq.gz",
+                    "fastq",
+                    fastq_bytes(fastq_reads[1], s + 100),
+                    {"readOrder": "R2"},
+                ),
             ]
         files.append((f"{base}.vcf.gz", "vcf", vcf_bytes(work / f"{s}.vcf.gz", s), {}))
         entries = []

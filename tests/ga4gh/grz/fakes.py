@@ -29,7 +29,7 @@ class FakeCatalogue:
         self.entries[cid] = (entry.tag, entry, data)
         return cid
 
-    def remove_tagged(self, tag: str) -> int:
+    def remove_tagged(self, tag: str, dataset_pseudonym: str | None) -> int:
         gone = [k for k, (t, _, _) in self.entries.items() if t == tag]
         for k in gone:
             del self.entries[k]

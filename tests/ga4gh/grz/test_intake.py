@@ -87,8 +87,17 @@ def test_initial_submission_is_accepted_catalogued_redacted_and_reported(rig: Ri
     done = rig.service.run(s.submission_id)
     assert done.state is State.finished, done.error_detail
     assert _states(done) == [
-        "uploaded", "downloading", "decrypting", "validating", "validated", "archiving",
-        "archived", "reporting", "reported", "QC", "finished",
+        "uploaded",
+        "downloading",
+        "decrypting",
+        "validating",
+        "validated",
+        "archiving",
+        "archived",
+        "reporting",
+        "reported",
+        "QC",
+        "finished",
     ]
     assert done.qc_passed is True, done.qc_report
     # Aligned reads and variant calls are in the catalogue under the dataset pseudonym.
@@ -219,8 +228,12 @@ def test_missing_metadata_is_an_incomplete_submission(rig: Rig, keys: Keys):
 def test_file_for_another_key_is_a_decryption_error(rig: Rig, keys: Keys, tmp_path: Path):
     s = build_submission(rig.inbox, keys)
     other_pub = generate_keypair(tmp_path / "o.sec", tmp_path / "o.pub")
-    encrypt(s.plain["donor_001/lab0.bam"], s.root / "files" / "donor_001" / "lab0.bam.c4gh",
-            keys, recipient=other_pub)
+    encrypt(
+        s.plain["donor_001/lab0.bam"],
+        s.root / "files" / "donor_001" / "lab0.bam.c4gh",
+        keys,
+        recipient=other_pub,
+    )
     done = rig.service.run(s.submission_id)
     _assert_refused(rig, s.submission_id, ErrorReason.decryption_error)
     assert "not encrypted to this genome data center's key" in done.error_detail[0]
@@ -243,10 +256,12 @@ def test_checksum_size_and_format_mismatches_are_validation_errors(rig: Rig, key
     files[0]["fileChecksum"] = "0" * 63 + "1"
     files[0]["fileSizeInBytes"] += 1
     # Declared VCF but the content is the BAM.
-    encrypt(s.plain["donor_001/lab0.bam"], s.root / "files" / "donor_001" / "lab0.vcf.gz.c4gh",
-            keys)
-    files[1]["fileChecksum"] = files[0]["fileChecksum"] = __import__("hashlib").sha256(
-        s.plain["donor_001/lab0.bam"]).hexdigest()
+    encrypt(
+        s.plain["donor_001/lab0.bam"], s.root / "files" / "donor_001" / "lab0.vcf.gz.c4gh", keys
+    )
+    files[1]["fileChecksum"] = files[0]["fileChecksum"] = (
+        __import__("hashlib").sha256(s.plain["donor_001/lab0.bam"]).hexdigest()
+    )
     files[0]["fileChecksum"] = "0" * 63 + "1"
     files[1]["fileSizeInBytes"] = len(s.plain["donor_001/lab0.bam"])
     write_meta(s.root, meta)

@@ -1,0 +1,158 @@
+"""The /grz status API, the real catalogue bridge and the platform provider's Prüfbericht
+reception with Meldebestätigung (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from common.errors import InvalidInput, PermissionDenied
+from config.app import create_app
+from config.context import AppContext
+from config.settings import Settings
+from ga4gh.catalogue.ports import GenomicCatalogue
+from ga4gh.grz.core.intake import IntakeConfig, IntakeService
+from ga4gh.grz.core.states import State
+from ga4gh.grz.ports import PruefberichtReceiver
+from ga4gh.grz.storage.bridges import GenomicCatalogueRegistrar
+from ga4gh.grz.storage.crypt4gh_files import Crypt4GHFileProcessor
+from ga4gh.grz.storage.inbox import FolderArchive, FolderInbox
+from ga4gh.grz.storage.sql import SqlSubmissionStore
+from platform_provider.core.meldebestaetigung import Meldebestaetigung, hash_value
+from platform_provider.pruefberichte import PruefberichtRegister
+from tests.ga4gh.grz.builders import GRZ_ID, Keys, build_submission, make_keys
+from tests.ga4gh.grz.fakes import FakeTrustCenter
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    return make_keys(tmp_path_factory.mktemp("keys"))
+
+
+def _service(ctx: AppContext, tmp_path: Path, keys: Keys, reports: object) -> IntakeService:
+    return IntakeService(
+        store=SqlSubmissionStore(ctx.engine),
+        inbox=FolderInbox(tmp_path / "inbox"),
+        processor=Crypt4GHFileProcessor(keys.grz_secret),
+        catalogue=GenomicCatalogueRegistrar(ctx.get(GenomicCatalogue)),  # type: ignore[type-abstract]
+        tans=FakeTrustCenter(),
+        reports=reports,  # type: ignore[arg-type]
+        archive=FolderArchive(tmp_path / "archive"),
+        config=IntakeConfig(
+            genomic_data_center_id=GRZ_ID, tan_key=b"k" * 32, work_dir=tmp_path / "w"
+        ),
+    )
+
+
+def test_meldebestaetigung_test_vector() -> None:
+    text = "A123456789&20240701001&260530103&KDKK00001&0&O&9&1&C&2&1"
+    assert hash_value(text) == "bad8a31b1759b565bee3d283e68af38e173499bfcce2f50691e7eddda62b2f31"
+    assert Meldebestaetigung.parse(text).hash_string == text
+
+
+def test_intake_into_the_real_catalogue_and_platform(
+    ctx: AppContext, tmp_path: Path, keys: Keys, client: FlaskClient
+) -> None:
+    register = PruefberichtRegister(tmp_path / "pb", approved_participants=[GRZ_ID])
+    s = build_submission(tmp_path / "inbox", keys)
+    done = _service(ctx, tmp_path, keys, register).run(s.submission_id)
+    assert done.state is State.finished, done.error_detail
+    catalogue = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
+    objs = [catalogue.get(f.catalogue_id) for f in done.files]
+    assert sorted(o.kind.value for o in objs if o) == ["reads", "variants"]
+    assert {o.sha256 for o in objs if o} == {f.declared_checksum for f in done.files}
+    assert all(o.index_key for o in objs if o)  # indexed: servable by htsget
+    datasets = {o.dataset for o in objs if o}
+    assert len(datasets) == 1 and next(iter(datasets)).startswith("GDP")
+    # The platform provider issued a Meldebestätigung for the initial submission.
+    mb = register.meldebestaetigung(s.tan_g)
+    assert mb is not None and mb.billable
+    assert mb.hash_string.split("&")[2:] == ["123456789", GRZ_ID, "0", "O", "9", "1", "G", "4", "1"]
+    assert mb.hash_value == hashlib.sha256(mb.hash_string.encode()).hexdigest()
+    csv = register.hospital_csv("123456789")
+    assert csv.splitlines()[0] == "Vorgangsnummer,Meldebestaetigung"
+    assert csv.splitlines()[1].startswith(s.tan_g + ",IBE+" + mb.code)
+    # The hospital sees the status over HTTP; nothing identifying is in it.
+    resp = client.get(f"/grz/submissions/{s.submission_id}")
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["state"] == "finished" and body["qualityCheckPassed"] is True
+    assert all(f["checksumVerified"] and f["sizeVerified"] for f in body["files"])
+    assert s.tan_g not in resp.get_data(as_text=True)
+    assert next(iter(datasets)) not in resp.get_data(as_text=True)
+
+
+def test_followup_and_test_get_no_meldebestaetigung(
+    ctx: AppContext, tmp_path: Path, keys: Keys
+) -> None:
+    register = PruefberichtRegister(tmp_path / "pb", approved_participants=[GRZ_ID])
+    for i, kind in enumerate(["followup", "test"]):
+        s = build_submission(tmp_path / "inbox", keys, submission_type=kind, seed=20 + i)
+        assert _service(ctx, tmp_path, keys, register).run(s.submission_id).state is State.finished
+        assert register.meldebestaetigung(s.tan_g) is None
+
+
+def _report(tan: str = "a" * 64, node: str = GRZ_ID, **changes: object) -> dict[str, object]:
+    case = {
+        "submissionDate": "2024-07-01",
+        "submissionType": "initial",
+        "tan": tan,
+        "submitterId": "260530103",
+        "dataNodeId": node,
+        "diseaseType": "oncological",
+        "dataCategory": "genomic",
+        "libraryType": "wes",
+        "coverageType": "GKV",
+        "dataQualityCheckPassed": True,
+        **changes,
+    }
+    return {"SubmittedCase": case}
+
+
+def test_pruefbericht_refusals(tmp_path: Path) -> None:
+    register = PruefberichtRegister(tmp_path, approved_participants=[GRZ_ID])
+    with pytest.raises(PermissionDenied):
+        register.submit(_report(), participant="GRZX00999")
+    with pytest.raises(PermissionDenied):
+        register.submit(_report(node="GRZX00999"), participant=GRZ_ID)
+    with pytest.raises(InvalidInput) as exc:
+        register.submit(_report(libraryType="xyz"), participant=GRZ_ID)
+    assert "libraryType" in exc.value.message
+
+
+def test_counter_and_corrected_report_keep_the_code(tmp_path: Path) -> None:
+    register = PruefberichtRegister(tmp_path, approved_participants=[GRZ_ID])
+    first = register.receive(_report("a" * 64), participant=GRZ_ID).meldebestaetigung
+    second = register.receive(_report("b" * 64), participant=GRZ_ID).meldebestaetigung
+    assert first and second and (first.zaehler, second.zaehler) == (1, 2)
+    corrected = register.receive(
+        _report("a" * 64, dataQualityCheckPassed=False), participant=GRZ_ID
+    ).meldebestaetigung
+    assert corrected and corrected.code == first.code and not corrected.qc_bestanden
+
+
+def test_status_api_errors(client: FlaskClient) -> None:
+    resp = client.get("/grz/submissions/123456789_2024-01-01_deadbeef")
+    assert resp.status_code == 404
+    assert resp.mimetype == "application/problem+json"
+    assert resp.get_json()["code"] == "submission-not-found"
+    resp = client.get("/grz/submissions/not-an-id")
+    assert resp.status_code == 400 and resp.get_json()["code"] == "invalid"
+    resp = client.post("/grz/submissions/123456789_2024-01-01_deadbeef")
+    assert resp.status_code == 405 and resp.mimetype == "application/problem+json"
+
+
+def test_status_api_requires_authentication(base_settings: Settings) -> None:
+    app: Flask = create_app(base_settings.replace(authorization="on"))
+    resp = app.test_client().get("/grz/submissions/123456789_2024-01-01_deadbeef")
+    assert resp.status_code == 401
+    assert resp.get_json()["code"] == "login"
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_wiring_provides_the_in_process_receiver(ctx: AppContext) -> None:
+    assert isinstance(ctx.get(PruefberichtReceiver), PruefberichtRegister)  # type: ignore[type-abstract]
