@@ -9,8 +9,11 @@ FASTQ and BED files are verified without ever touching disk in plaintext.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import multiprocessing
 import os
+import time
 import zlib
 from pathlib import Path
 
@@ -92,11 +95,78 @@ class _FastqCounter:
         return lines // 4
 
 
+def _index_from(fifo: str, index_path: str) -> None:
+    pysam.index(fifo, index_path)
+
+
+class _Indexer:
+    """Builds a BAM index in a child process from a FIFO fed while decrypting.
+
+    The BAM index build is the slowest part of the intake (htslib inflates every BGZF block);
+    running it beside the decryption hides the decryption's time. pysam keeps the GIL while
+    htslib reads, so the indexer is a forked process, not a thread.
+    """
+
+    def __init__(self, workdir: Path, index_path: Path) -> None:
+        self.index_path = index_path
+        self.fifo = workdir / (index_path.name + ".fifo")
+        os.mkfifo(self.fifo, 0o600)
+        ctx = multiprocessing.get_context("fork")
+        self.proc = ctx.Process(target=_index_from, args=(str(self.fifo), str(index_path)))
+        self.proc.start()
+        self.fd: int | None = None
+        # Open the write end once the child has opened the read end (or give up if it died).
+        deadline = time.monotonic() + 30
+        while self.fd is None and self.proc.is_alive() and time.monotonic() < deadline:
+            try:
+                self.fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+                os.set_blocking(self.fd, True)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise
+                time.sleep(0.002)
+
+    def feed(self, data: memoryview) -> None:
+        if self.fd is None:
+            return
+        try:
+            view = data
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+        except BrokenPipeError:
+            self._close_fd()  # the indexer stopped (not a BAM): index the file afterwards
+
+    def _close_fd(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def finish(self) -> bool:
+        """Wait for the index; True if it was built."""
+        self._close_fd()
+        self.proc.join()
+        self.fifo.unlink(missing_ok=True)
+        ok = self.proc.exitcode == 0 and self.index_path.is_file()
+        if not ok:
+            self.index_path.unlink(missing_ok=True)
+        return ok
+
+    def abort(self) -> None:
+        self._close_fd()
+        if self.proc.is_alive():
+            self.proc.terminate()
+        self.proc.join()
+        self.fifo.unlink(missing_ok=True)
+        self.index_path.unlink(missing_ok=True)
+
+
 class Crypt4GHFileProcessor:
     """FileProcessor: decrypt with the GRZ's secret key while hashing and inspecting."""
 
-    def __init__(self, secret_key: bytes) -> None:
+    def __init__(self, secret_key: bytes, *, index_while_decrypting: bool = True) -> None:
         self._keys = [(0, secret_key, None)]
+        self.index_while_decrypting = index_while_decrypting
 
     def process(self, encrypted: Path, declared_type: str, workdir: Path) -> DecryptedFile:
         sha = hashlib.sha256()
@@ -106,6 +176,9 @@ class Crypt4GHFileProcessor:
         keep = declared_type in KEEP_PLAINTEXT
         target = workdir / ("p" + hashlib.sha256(str(encrypted).encode()).hexdigest()[:16])
         out = open(target, "wb") if keep else None  # noqa: SIM115 (closed in finally)
+        indexer: _Indexer | None = None
+        if keep and declared_type == "bam" and self.index_while_decrypting:
+            indexer = _Indexer(workdir, target.with_name(target.name + ".bam.bai"))
         try:
             with open(encrypted, "rb") as infile:
                 try:
@@ -136,15 +209,21 @@ class Crypt4GHFileProcessor:
                         head += chunk[: SNIFF_BYTES - len(head)]
                     if out is not None:
                         out.write(chunk)
+                    if indexer is not None:
+                        indexer.feed(chunk)
                     if fastq is not None:
                         fastq.feed(bytes(chunk))
-        except DecryptionFailed:
+        except BaseException:
             target.unlink(missing_ok=True)
+            if indexer is not None:
+                indexer.abort()
             raise
         finally:
             if out is not None:
                 out.close()
         detected = detect_format(bytes(head))
+        if indexer is not None and (not indexer.finish() or detected is not FileFormat.bam):
+            indexer.index_path.unlink(missing_ok=True)
         plaintext: Path | None = None
         if keep and detected in _EXT:
             plaintext = target.with_name(target.name + _EXT[detected])
@@ -172,7 +251,9 @@ class Crypt4GHFileProcessor:
 
     def alignment_stats(self, plaintext: Path) -> tuple[int, float | None]:
         """Index the BAM/CRAM (pysam) and estimate the mean depth from the index."""
-        pysam.index(str(plaintext))
+        suffix = ".crai" if plaintext.suffix == ".cram" else ".bai"
+        if not plaintext.with_name(plaintext.name + suffix).is_file():
+            pysam.index(str(plaintext))
         with pysam.AlignmentFile(str(plaintext)) as af:
             mapped = sum(s.mapped for s in af.get_index_statistics())
             genome = sum(af.lengths)
