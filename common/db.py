@@ -6,13 +6,11 @@ about one component's schema live in this module.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 
 def normalise_url(url: str) -> str:
@@ -48,12 +46,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         # transaction that starts with a read holds its snapshot (and BEGIN IMMEDIATE is possible).
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if os.environ.get("GENOMSEQ_DB_NULLPOOL"):
-        kwargs["poolclass"] = NullPool
-    else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2)
-    return create_engine(url, **kwargs)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

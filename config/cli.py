@@ -41,6 +41,8 @@ def upgrade_all(ctx: AppContext) -> list[str]:
     done = []
     for component in components():
         for mset in component.migrations:
+            if mset.database == "trust_center" and ctx.settings.trust_center.url:
+                continue  # a remote trust center migrates its own database
             engine = ctx.trust_center_engine if mset.database == "trust_center" else ctx.engine
             migrations.upgrade(engine, mset)
             done.append(mset.name)
@@ -68,6 +70,8 @@ def db_current() -> None:
     ctx = build_context(load_settings())
     for component in components():
         for mset in component.migrations:
+            if mset.database == "trust_center" and ctx.settings.trust_center.url:
+                continue
             engine = ctx.trust_center_engine if mset.database == "trust_center" else ctx.engine
             click.echo(f"{mset.name}: {migrations.current(engine, mset) or '(none)'}")
 
@@ -135,7 +139,8 @@ def serve(
             "and only binds loopback addresses (127.0.0.1, ::1, localhost)"
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ctx = build_context(settings)
+    # The fully wired app: demo seeders use the same services as the HTTP API.
+    ctx = app_context(create_app(settings))
     upgrade_all(ctx)
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     if demo:
@@ -145,6 +150,7 @@ def serve(
                 for example in component.seed_demo(ctx):
                     click.echo("  " + example.replace("{base}", base))
     ctx.engine.dispose()
+    ctx.trust_center_engine.dispose()
     click.echo(f"genomseq listening on {base} ({workers} workers x {threads} threads)")
     if settings.authorization == "off":
         click.echo("WARNING: authorization is OFF (GENOMSEQ_AUTHORIZATION=off)", err=True)

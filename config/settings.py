@@ -49,9 +49,28 @@ class TrustCenterSettings:
     """Trust center: Vorgangsnummern, pseudonyms, consent, re-identification."""
 
     # Empty: the trust center runs in-process with its own database (see database_url).
+    # Set (https://tc.example/trust-center): this node uses that trust center over HTTP.
     url: str = ""
     database_url: str = ""
+    # File holding the 32-byte master key as 64 hex characters (0600). Empty: master_key, or
+    # else <data_dir>/trust_center/master.key, generated on first start.
     master_key_file: str = ""
+    # The master key itself as 64 hex characters (prefer master_key_file; never logged).
+    master_key: str = field(default="", repr=False)
+    # Days a Vorgangsnummer (or tanG/tanC) can be exchanged after registration.
+    vorgangsnummer_lifetime_days: int = 90
+    # Compatibility mode: accept hospital-generated tanG/tanC instead of issued Vorgangsnummern.
+    accept_transfer_numbers: bool = True
+    # File with a shared secret machine clients may send as Bearer token to /trust-center
+    # (until OAuth clients exist); the HTTP adapter sends it to url.
+    shared_secret_file: str = ""
+    # Pseudonym domains of this deployment's own nodes (BfArM KDK/GRZ ids).
+    clinical_data_node_id: str = "KDKXXX001"
+    genome_data_center_id: str = "GRZXXX001"
+    # Pseudonymize FHIR resources before the clinical data node stores them.
+    pseudonymize_fhir: bool = True
+    # Seconds the HTTP adapter waits for the trust center.
+    request_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +101,28 @@ class GenomicsSettings:
 class PassportSettings:
     """OAuth 2.0 / GA4GH Passport broker and clearinghouse."""
 
+    # Issuer URL of this broker (``iss``); empty: public_base_url or http://host:port.
     issuer: str = ""
+    # ``aud`` of access tokens and passports for this deployment's resource servers;
+    # empty: the issuer URL.
+    audience: str = ""
+    # ``source`` of ControlledAccessGrants visas (the platform provider); empty:
+    # <issuer>/platform.
+    platform_url: str = ""
+    access_token_lifetime: int = 600
+    refresh_token_lifetime: int = 8 * 3600
+    visa_lifetime: int = 3600
+    # At most 3600 (GA4GH AAI: passports are short-lived); also capped by the earliest visa.
+    passport_lifetime: int = 3600
+    # Other brokers/visa issuers trusted by the clearinghouse: "ISSUER JWKS_URL [JWKS_URL...]"
+    # per entry. Only these URLs are ever fetched.
+    trusted_issuers: tuple[str, ...] = ()
+    # Extra visa trust rules: "TYPE SOURCE BY[,BY...]" per entry (SOURCE "*" = any).
+    visa_policies: tuple[str, ...] = ()
+    max_token_bytes: int = 16 * 1024
+    max_passport_bytes: int = 256 * 1024
+    max_visas: int = 100
+    leeway_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -90,6 +130,11 @@ class PlatformSettings:
     """Platform provider: participants, data-access applications, register."""
 
     name: str = "Plattformträger Modellvorhaben Genomsequenzierung"
+    # Show authorized users' names in the public application register (default: institutions
+    # and count only; enable if your legal reading of § 64e Abs. 9 SGB V requires names).
+    register_show_user_names: bool = False
+    # Committee opinions that must be recorded before an application can be approved.
+    min_review_opinions: int = 1
 
 
 @dataclass(frozen=True)
@@ -191,7 +236,7 @@ def load_settings(
 
 
 # GENOMSEQ_* variables that are read by tools, not by Settings.
-_FOREIGN_ENV = frozenset({"GENOMSEQ_TEST_DATABASE_URL", "GENOMSEQ_PYTHON"})
+_FOREIGN_ENV = frozenset({"GENOMSEQ_TEST_DATABASE_URL", "GENOMSEQ_PYTHON", "GENOMSEQ_TEST_WORKERS"})
 
 
 def _build(

@@ -30,6 +30,8 @@ class Grant:
     valid_from: datetime
     valid_until: datetime
     revoked_at: datetime | None = None
+    # "individual" (record-level data) or "aggregated" (counts and statistics only).
+    access_level: str = "individual"
 
     def is_active(self, at: datetime) -> bool:
         """True if the grant is in force at ``at`` (timezone-aware UTC)."""
@@ -43,4 +45,16 @@ class GrantDirectory(Protocol):
 
     def active_grants(self, subject: str, at: datetime) -> list[Grant]:
         """Grants of ``subject`` in force at ``at`` (not revoked, within validity)."""
+        ...
+
+
+class ParticipantDirectory(Protocol):
+    """Who is an approved participant right now (KDK, GRZ, data service, hospital IK).
+
+    For components that accept reports from participants (e.g. Prüfberichte from a GRZ/KDK):
+    read on every call, so a suspension takes effect on the next report.
+    """
+
+    def is_approved(self, participant_id: str, kind: str | None = None) -> bool:
+        """True if the participant is registered, approved and (if given) of this kind."""
         ...

@@ -12,10 +12,12 @@ from common.migrations import MigrationSet
 from config.context import AppContext
 from config.settings import Settings
 from config.wiring import Component
+from config.wiring.service_info import deployment_info
 from ga4gh.catalogue.cli import genomics as genomics_cli
 from ga4gh.catalogue.ports import GenomicCatalogue, ObjectStore
 from ga4gh.catalogue.service import CatalogueService
 from ga4gh.catalogue.storage.sql import SqlCatalogueRecords
+from ga4gh.service_info.core import ServiceInfo, ServiceType
 
 MIGRATIONS = (MigrationSet("genomics", "ga4gh.catalogue.storage.migrations"),)
 
@@ -68,6 +70,24 @@ def wire(app: Flask, ctx: AppContext) -> None:
     )
     ctx.provide(ObjectStore, store)  # type: ignore[type-abstract]
     ctx.provide(GenomicCatalogue, catalogue)  # type: ignore[type-abstract]
+
+    from ga4gh.htsget import http as htsget_http
+    from ga4gh.htsget.service import HtsgetService
+
+    htsget = HtsgetService(catalogue, store, settings.genomics.index_cache_size)
+    ctx.provide(HtsgetService, htsget)
+    htsget_http.register(app, htsget, store, htsget_service_info(settings))
+
+
+def htsget_service_info(settings: Settings) -> ServiceInfo:
+    """service-info of the htsget API (type org.ga4gh:htsget:1.3.0)."""
+    return deployment_info(
+        settings,
+        id=f"{settings.service_id}.htsget",
+        name=f"{settings.service_name} htsget",
+        type=ServiceType(group="org.ga4gh", artifact="htsget", version="1.3.0"),
+        description="htsget 1.3 tickets for catalogued BAM, CRAM, VCF and BCF files.",
+    )
 
 
 COMPONENT = Component(

@@ -60,11 +60,14 @@ INDEX_SUFFIXES: dict[FileFormat, tuple[tuple[str, IndexFormat], ...]] = {
 }
 
 # Object identifiers appear in URL paths (htsget, DRS): one path segment, no escaping needed.
+_RESERVED_IDS = frozenset({"service-info"})
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:-]{0,127}$")
 
 
 def validate_object_id(object_id: str) -> str:
     """Return the id if it is a valid catalogue identifier, else raise InvalidInput."""
+    if object_id in _RESERVED_IDS:
+        raise InvalidInput(f"{object_id!r} is reserved (GA4GH service-info) and cannot be an id")
     if not _ID_RE.match(object_id or ""):
         raise InvalidInput(
             "object id must be 1-128 characters of letters, digits, '.', '_', '~', ':' or '-' "

@@ -1,0 +1,1 @@
+"""HTTP room of the FHIR server: the Flask blueprint and its error mapping."""
