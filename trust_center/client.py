@@ -100,6 +100,18 @@ class HttpTrustCenterClient:
             out.extend(data["pseudonyms"])
         return out
 
+    def pseudonymize_identifiers(
+        self, domain: str, identifiers: Sequence[tuple[str, str]]
+    ) -> list[str]:
+        """See PseudonymService.pseudonymize_identifiers."""
+        out: list[str] = []
+        items = [{"system": s, "value": v} for s, v in identifiers]
+        for start in range(0, len(items), 10_000):
+            data = self._post("/pseudonyms/derive", {
+                "domain": domain, "identifiers": items[start:start + 10_000]})
+            out.extend(data["pseudonyms"])
+        return out
+
     def lookup(self, domain: str, pseudonym: str) -> PseudonymInfo:
         """See PseudonymService.lookup."""
         data = self._post("/pseudonyms/lookup", {"domain": domain, "pseudonym": pseudonym})

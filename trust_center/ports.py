@@ -72,6 +72,16 @@ class PseudonymService(Protocol):
         """
         ...
 
+    def pseudonymize_identifiers(
+        self, domain: str, identifiers: Sequence[tuple[str, str]]
+    ) -> list[str]:
+        """Batch form of :meth:`derive` over (identifier system, value) pairs of any systems.
+
+        KVNRs (system ``http://fhir.de/sid/gkv/kvid-10``) give the person's pseudonym in the
+        domain, so a node's patient links to the person's cases and consent.
+        """
+        ...
+
     def lookup(self, domain: str, pseudonym: str) -> PseudonymInfo:
         """What the trust center knows of a pseudonym of this domain (UnknownPseudonym if none)."""
         ...

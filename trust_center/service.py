@@ -254,15 +254,22 @@ class TrustCenterService:
         self, domain: str, namespace: str, values: Sequence[str], actor: str = ""
     ) -> list[str]:
         """Pseudonyms of local identifiers in a domain; recorded so rotation can re-derive."""
+        return self.pseudonymize_identifiers(domain, [(namespace, v) for v in values], actor)
+
+    def pseudonymize_identifiers(
+        self, domain: str, identifiers: Sequence[tuple[str, str]], actor: str = ""
+    ) -> list[str]:
+        """Pseudonyms of (system, value) pairs in a domain, in one transaction."""
         node = Domain.parse(domain)
         if node.kind == DomainKind.TRUST_CENTER:
             raise InvalidIdentifier("the trust center's internal domain is not for nodes")
-        if not isinstance(namespace, str) or not 1 <= len(namespace) <= 200:
-            raise InvalidIdentifier("the namespace (identifier system) must be 1-200 characters")
-        if not values:
+        if not identifiers:
             return []
         subjects: list[tuple[str, str, str | None]] = []
-        for value in values:
+        for namespace, value in identifiers:
+            if not isinstance(namespace, str) or not 1 <= len(namespace) <= 200:
+                raise InvalidIdentifier(
+                    "the namespace (identifier system) must be 1-200 characters")
             if not isinstance(value, str) or not value:
                 raise InvalidIdentifier("identifier values must be non-empty strings")
             subjects.append(self._identifier_subject(namespace, value))

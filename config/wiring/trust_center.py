@@ -9,6 +9,7 @@ deployment never opens the trust center's database.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from flask import Flask
@@ -19,9 +20,11 @@ from common.migrations import MigrationSet
 from config.context import AppContext
 from config.settings import Settings, SettingsError
 from config.wiring import Component
+from fhir_server.core.pipeline import WriteStep
+from fhir_server.core.pseudonymize import PseudonymizeStep
 from trust_center.cli import trust_center_group
 from trust_center.client import HttpTrustCenterClient
-from trust_center.core.pseudonyms import KeyRing
+from trust_center.core.pseudonyms import Domain, KeyRing
 from trust_center.http import api as tc_http
 from trust_center.ports import ConsentService, PseudonymService
 from trust_center.service import TrustCenterService
@@ -67,6 +70,20 @@ def read_shared_secret(settings: Settings) -> bytes | None:
     return secret
 
 
+def _provide_write_step(ctx: AppContext, pseudonyms: PseudonymService) -> None:
+    """The FHIR node's pseudonymization step, unless switched off."""
+    tc = ctx.settings.trust_center
+    if not tc.pseudonymize_fhir:
+        return
+    domain = f"kdk:{tc.clinical_data_node_id}"
+    Domain.parse(domain)  # a misconfigured node id fails at start, not on the first write
+
+    def pseudonymize(pairs: Sequence[tuple[str, str]]) -> list[str]:
+        return pseudonyms.pseudonymize_identifiers(domain, pairs)
+
+    ctx.provide(WriteStep, PseudonymizeStep(pseudonymize, domain))  # type: ignore[type-abstract]
+
+
 def wire(app: Flask, ctx: AppContext) -> None:
     """Provide the audit log, the trust center ports and (in-process) the REST API."""
     ctx.provide(AuditLog, AuditLog(ctx.engine, ctx.keys.signing_key(AUDIT_KEY_NAME, "ed25519")))
@@ -77,8 +94,10 @@ def wire(app: Flask, ctx: AppContext) -> None:
                                        timeout=tc.request_timeout)
         ctx.provide(PseudonymService, client)  # type: ignore[type-abstract]
         ctx.provide(ConsentService, client)  # type: ignore[type-abstract]
+        _provide_write_step(ctx, client)
         return
     service = build_service(ctx)
+    _provide_write_step(ctx, service)
     ctx.provide(TrustCenterService, service)
     ctx.provide(TrustCenterAuditLog, service.audit)  # type: ignore[arg-type]
     ctx.provide(PseudonymService, service)  # type: ignore[type-abstract]

@@ -201,16 +201,26 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
 
     @bp.post("/pseudonyms/derive")
     def derive() -> Response:
-        """Pseudonyms of local identifiers in the caller's domain."""
+        """Pseudonyms of local identifiers in the caller's domain: {namespace, values} or
+        {identifiers: [{system, value}]}."""
         who = _require(SCOPE_PSEUDONYMS)
         body = _body()
-        values = body.get("values")
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise _BadRequest("'values' must be a list of strings")
-        if len(values) > MAX_DERIVE:
+        if "identifiers" in body:
+            items = body["identifiers"]
+            if not isinstance(items, list) or not all(
+                    isinstance(i, dict) and isinstance(i.get("system"), str)
+                    and isinstance(i.get("value"), str) for i in items):
+                raise _BadRequest("'identifiers' must be a list of {system, value} strings")
+            pairs = [(i["system"], i["value"]) for i in items]
+        else:
+            values = body.get("values")
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise _BadRequest("'values' must be a list of strings")
+            namespace = _str(body, "namespace")
+            pairs = [(namespace, v) for v in values]
+        if len(pairs) > MAX_DERIVE:
             raise _BadRequest(f"at most {MAX_DERIVE} values per request")
-        out = service.derive(_str(body, "domain"), _str(body, "namespace"), values,
-                             actor=who.subject)
+        out = service.pseudonymize_identifiers(_str(body, "domain"), pairs, actor=who.subject)
         return _json({"pseudonyms": out})
 
     @bp.post("/pseudonyms/lookup")
