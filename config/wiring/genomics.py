@@ -78,6 +78,21 @@ def wire(app: Flask, ctx: AppContext) -> None:
     ctx.provide(HtsgetService, htsget)
     htsget_http.register(app, htsget, store, htsget_service_info(settings))
 
+    from ga4gh.drs import http as drs_http
+
+    drs_http.register(app, catalogue, drs_service_info(settings))
+
+
+def drs_service_info(settings: Settings) -> ServiceInfo:
+    """service-info of the DRS API (type org.ga4gh:drs:1.4.0)."""
+    return deployment_info(
+        settings,
+        id=f"{settings.service_id}.drs",
+        name=f"{settings.service_name} DRS",
+        type=ServiceType(group="org.ga4gh", artifact="drs", version="1.4.0"),
+        description="GA4GH DRS 1.4 for catalogued genomic files (reads, variants, references).",
+    )
+
 
 def htsget_service_info(settings: Settings) -> ServiceInfo:
     """service-info of the htsget API (type org.ga4gh:htsget:1.3.0)."""

@@ -157,17 +157,19 @@ class CatalogueService:
         name = object_id + _EXTENSION[fmt]
         if fmt is FileFormat.FASTA and _is_bgzf_file(source):
             name += ".gz"
-        data_key = f"{object_id}/{name}"
-        if self.store.exists(data_key):
-            raise Conflict(f"storage for id {object_id!r} is already in use")
-        staging = self.staging_dir / uuid.uuid4().hex
+        # A fresh directory per ingest: leftovers of an interrupted ingest never block an id,
+        # and two concurrent ingests of one id cannot delete each other's files.
+        token = uuid.uuid4().hex
+        folder = f"{object_id}/{token[:16]}"
+        data_key = f"{folder}/{name}"
+        staging = self.staging_dir / token
         staging.mkdir(parents=True)
         stored: list[str] = []
         try:
             staged = staging / name
             md5, sha256, size = self._copy(source, staged, fmt, progress)
             index_format, aux = _index(source, staged, fmt)
-            index_key = f"{object_id}/{name}{_suffix(index_format)}"
+            index_key = f"{folder}/{name}{_suffix(index_format)}"
             obj = GenomicObject(
                 id=object_id,
                 kind=KIND_OF_FORMAT[fmt],
@@ -179,7 +181,7 @@ class CatalogueService:
                 storage_key=data_key,
                 index_key=index_key,
                 index_format=index_format,
-                aux_keys=tuple(f"{object_id}/{p.name}" for p in aux),
+                aux_keys=tuple(f"{folder}/{p.name}" for p in aux),
                 dataset=dataset,
                 donor_pseudonym=donor_pseudonym,
                 reference_digest=reference_digest,

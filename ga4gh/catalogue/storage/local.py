@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -65,9 +64,14 @@ class LocalObjectStore:
     def delete(self, key: str) -> None:
         path = self.path(key)
         path.unlink(missing_ok=True)
-        # Remove the object's directory once empty (keys are <id>/<file>).
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()
+        # Remove the directories of the key once empty (keys are <id>/<ingest>/<file>).
+        parent = path.parent
+        while parent != self.root and self.root in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
 
     def local_path(self, key: str) -> Path | None:
         return self.path(key)

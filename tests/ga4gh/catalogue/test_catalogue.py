@@ -248,3 +248,18 @@ def test_cli_add_list_remove(
     assert result.exit_code == 0 and catalogue.get("s1") is None
     result = runner.invoke(cli, ["genomics", "remove", "s1"], obj=info)
     assert result.exit_code != 0 and "no genomic object" in result.output
+
+
+def test_leftover_files_never_block_an_id(
+    catalogue: GenomicCatalogue, ctx: AppContext, genomic_files: GenomicFiles
+) -> None:
+    # Files of an interrupted ingest (no record) stay where they are; the id is still free.
+    first = catalogue.add("again", genomic_files.vcf)
+    ctx.get(GenomicCatalogue).records.delete("again")  # type: ignore[attr-defined]
+    second = catalogue.add("again", genomic_files.vcf)
+    assert second.storage_key != first.storage_key
+    catalogue.remove("again")
+    store = ctx.get(ObjectStore)  # type: ignore[type-abstract]
+    assert not store.exists(second.storage_key) and store.exists(first.storage_key)
+    store.delete(first.storage_key)
+    store.delete(first.index_key)

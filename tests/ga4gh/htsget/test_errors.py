@@ -166,7 +166,8 @@ def test_data_endpoint_refuses_tampered_or_expired_urls(
                    {"signature": "A" + params["signature"][1:]}):
         _error(client.get(f"{path}?{urlencode({**params, **change})}", headers=headers),
                403, "PermissionDenied")
-    other = path.replace("reads-bam/reads-bam.bam", "vars-vcf/vars-vcf.vcf.gz")
+    assert "/reads-bam/" in path
+    other = f"{BASE}/data/vars-vcf/{path.split('/')[-2]}/vars-vcf.vcf.gz"
     _error(client.get(f"{other}?{query}", headers=headers), 403, "PermissionDenied")
     _error(client.get(path), 403, "PermissionDenied")
     expired = {**params, "expires": str(int(time.time()) - 1)}
