@@ -2,22 +2,27 @@
 initial submission (BfArM Prüfbericht model v0.x as shipped in grz-pydantic-models;
 "Dokumentation Meldebestätigung MVGenomSeq" Version 01, see core.meldebestaetigung).
 
-A Prüfbericht is accepted only from an approved participant (a GRZ/KDK id the platform provider
-knows) and only for itself (``dataNodeId`` is the sender). The tanG is kept because BfArM
-matches it to the Leistungserbringer's case and the hospital's CSV lists it as Vorgangsnummer.
+A Prüfbericht is accepted only from an approved participant (asked of the platform's
+ParticipantDirectory on every report) and only about itself (``dataNodeId`` is the sender).
+The tanG is kept: BfArM matches it to the Leistungserbringer's case, and the hospital's CSV
+lists it as the Vorgangsnummer. A later report for the same tanG (e.g. failed detailed QC)
+replaces the earlier one and keeps the Meldebestätigung's code and Zähler.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC, datetime
 
-from grz_pydantic_models.pruefbericht import Pruefbericht
+import sqlalchemy as sa
+from grz_pydantic_models.pruefbericht import Pruefbericht, SubmittedCase
 from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
+from common.db import write_transaction
 from common.errors import Conflict, InvalidInput, PermissionDenied
 from platform_provider.core.meldebestaetigung import (
     ArtDerDaten,
@@ -31,6 +36,22 @@ from platform_provider.core.meldebestaetigung import (
     new_code,
 )
 
+_md = sa.MetaData()
+pruefbericht_t = sa.Table(
+    "platform_pruefbericht",
+    _md,
+    sa.Column("tan", sa.String(64), primary_key=True),
+    sa.Column("participant", sa.String(16)),
+    sa.Column("submitter_id", sa.String(9)),
+    sa.Column("submission_date", sa.Date()),
+    sa.Column("submission_type", sa.String(16)),
+    sa.Column("report", sa.Text()),
+    sa.Column("meldebestaetigung", sa.String(64)),
+    sa.Column("zaehler", sa.Integer()),
+    sa.Column("received", sa.DateTime(timezone=True)),
+    sa.Column("updated", sa.DateTime(timezone=True)),
+)
+
 
 @dataclass(frozen=True)
 class Receipt:
@@ -41,11 +62,11 @@ class Receipt:
 
 
 class PruefberichtRegister:
-    """Prüfberichte and Meldebestätigungen kept as one JSON document per tanG (atomic writes)."""
+    """Prüfberichte and Meldebestätigungen in the main database (table platform_pruefbericht)."""
 
-    def __init__(self, root: Path, approved_participants: Iterable[str]) -> None:
-        self.root = root
-        self.approved = frozenset(approved_participants)
+    def __init__(self, engine: Engine, is_approved: Callable[[str], bool]) -> None:
+        self.engine = engine
+        self.is_approved = is_approved
 
     def submit(self, report: dict[str, object], *, participant: str) -> None:
         """PruefberichtReceiver port: accept one report or raise a 4xx error."""
@@ -53,7 +74,7 @@ class PruefberichtRegister:
 
     def receive(self, report: dict[str, object], *, participant: str) -> Receipt:
         """Validate, store and confirm one Prüfbericht."""
-        if participant not in self.approved:
+        if not self.is_approved(participant):
             raise PermissionDenied("the sender is not an approved participant")
         try:
             model = Pruefbericht.model_validate(report)
@@ -64,85 +85,91 @@ class PruefberichtRegister:
         case = model.submitted_case
         if case.data_node_id != participant:
             raise PermissionDenied("a data node reports only its own submissions")
-        path = self._path(case.tan)
-        previous = json.loads(path.read_text()) if path.is_file() else None
-        if (
-            previous
-            and previous["report"]["SubmittedCase"]["submissionType"] != case.submission_type
-        ):
-            raise Conflict("a Prüfbericht with this tan and another submission type exists")
-        mb = None
-        if str(case.submission_type) == "initial":
-            mb = self._meldebestaetigung(case, previous)
-        record = {
-            "participant": participant,
-            "report": model.model_dump(mode="json", by_alias=True),
-            "meldebestaetigung": mb.hash_string if mb else None,
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, path)
-        return Receipt(case.tan, mb)
+        tan = case.tan.lower()
+        now = datetime.now(UTC)
+        for _attempt in range(3):  # a concurrent report may take the same Zähler: retry
+            try:
+                return self._store(model, case, tan, participant, now)
+            except IntegrityError:
+                continue
+        raise Conflict("concurrent Prüfberichte: please retry")
 
-    def _meldebestaetigung(self, case: object, previous: dict | None) -> Meldebestaetigung:
-        c = case  # grz_pydantic_models.pruefbericht.SubmittedCase
-        # A corrected Prüfbericht (e.g. failed detailed QC) keeps the code and Zähler.
-        if previous and previous.get("meldebestaetigung"):
-            old = Meldebestaetigung.parse(previous["meldebestaetigung"])
-            code, zaehler = old.code, old.zaehler
-        else:
-            code, zaehler = new_code(), self._next_counter(c.submitter_id, c.submission_date)  # type: ignore[attr-defined]
-        return Meldebestaetigung(
-            code=code,
-            leistungsdatum=c.submission_date,  # type: ignore[attr-defined]
-            zaehler=zaehler,
-            leistungserbringer_id=c.submitter_id,  # type: ignore[attr-defined]
-            datenknoten_id=c.data_node_id,  # type: ignore[attr-defined]
-            meldungstyp=meldungstyp_from_submission_type(str(c.submission_type)),  # type: ignore[attr-defined]
-            indikationsbereich=indikationsbereich_from_disease_type(str(c.disease_type)),  # type: ignore[attr-defined]
-            produktzuordnung=Produktzuordnung.MV_GENOMSEQ,
-            kostentraeger=kostentraeger_from_coverage_type(str(c.coverage_type)),  # type: ignore[attr-defined]
-            art_der_daten=(
-                ArtDerDaten.GENOMISCH if str(c.data_category) == "genomic" else ArtDerDaten.KLINISCH  # type: ignore[attr-defined]
-            ),
-            art_der_sequenzierung=art_der_sequenzierung_from_library_type(str(c.library_type)),  # type: ignore[attr-defined]
-            qc_bestanden=bool(c.data_quality_check_passed),  # type: ignore[attr-defined]
-        )
-
-    def _next_counter(self, submitter_id: str, day: object) -> int:
-        prefix = f"{day:%Y%m%d}"  # type: ignore[str-format]
-        used = 0
-        for rec in self._records():
-            mb = rec.get("meldebestaetigung")
-            if mb:
-                parts = mb.split("&")
-                if parts[2] == submitter_id and parts[1].startswith(prefix):
-                    used = max(used, int(parts[1][8:]))
-        return used + 1
-
-    def _records(self) -> list[dict]:
-        if not self.root.is_dir():
-            return []
-        return [json.loads(p.read_text()) for p in sorted(self.root.glob("*.json"))]
-
-    def _path(self, tan: str) -> Path:
-        return self.root / f"{tan.lower()}.json"
+    def _store(
+        self, model: Pruefbericht, case: SubmittedCase, tan: str, participant: str, now: datetime
+    ) -> Receipt:
+        t = pruefbericht_t
+        with write_transaction(self.engine) as conn:
+            previous = conn.execute(sa.select(t).where(t.c.tan == tan)).mappings().first()
+            if previous is not None and previous["submission_type"] != str(case.submission_type):
+                raise Conflict("a Prüfbericht with this tan and another submission type exists")
+            mb = None
+            if str(case.submission_type) == "initial":
+                if previous is not None and previous["meldebestaetigung"]:
+                    old = Meldebestaetigung.parse(previous["meldebestaetigung"])
+                    code, zaehler = old.code, old.zaehler
+                else:
+                    code = new_code()
+                    zaehler = 1 + (
+                        conn.execute(
+                            sa.select(sa.func.max(t.c.zaehler)).where(
+                                t.c.submitter_id == case.submitter_id,
+                                t.c.submission_date == case.submission_date,
+                            )
+                        ).scalar()
+                        or 0
+                    )
+                mb = _meldebestaetigung(case, code, zaehler)
+            values = {
+                "participant": participant,
+                "submitter_id": case.submitter_id,
+                "submission_date": case.submission_date,
+                "submission_type": str(case.submission_type),
+                "report": json.dumps(model.model_dump(mode="json", by_alias=True)),
+                "meldebestaetigung": mb.hash_string if mb else None,
+                "zaehler": mb.zaehler if mb else None,
+                "updated": now,
+            }
+            if previous is None:
+                conn.execute(t.insert().values(tan=tan, received=now, **values))
+            else:
+                conn.execute(t.update().where(t.c.tan == tan).values(**values))
+        return Receipt(tan, mb)
 
     def meldebestaetigung(self, tan: str) -> Meldebestaetigung | None:
         """The Meldebestätigung issued for a tanG, if any."""
-        path = self._path(tan)
-        if not path.is_file():
-            return None
-        mb = json.loads(path.read_text()).get("meldebestaetigung")
-        return Meldebestaetigung.parse(mb) if mb else None
+        t = pruefbericht_t
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(t.c.meldebestaetigung).where(t.c.tan == tan.lower())
+            ).scalar()
+        return Meldebestaetigung.parse(value) if value else None
 
     def hospital_csv(self, submitter_id: str) -> str:
         """CSV of every Meldebestätigung issued for one Leistungserbringer (IK)."""
-        entries = []
-        for rec in self._records():
-            mb = rec.get("meldebestaetigung")
-            case = rec["report"]["SubmittedCase"]
-            if mb and case["submitterId"] == submitter_id:
-                entries.append((case["tan"], Meldebestaetigung.parse(mb)))
-        return csv_for_hospital(entries)
+        t = pruefbericht_t
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.tan, t.c.meldebestaetigung)
+                .where(t.c.submitter_id == submitter_id, t.c.meldebestaetigung.is_not(None))
+                .order_by(t.c.submission_date, t.c.zaehler)
+            ).all()
+        return csv_for_hospital((tan, Meldebestaetigung.parse(mb)) for tan, mb in rows)
+
+
+def _meldebestaetigung(case: SubmittedCase, code: str, zaehler: int) -> Meldebestaetigung:
+    return Meldebestaetigung(
+        code=code,
+        leistungsdatum=case.submission_date,
+        zaehler=zaehler,
+        leistungserbringer_id=case.submitter_id,
+        datenknoten_id=case.data_node_id,
+        meldungstyp=meldungstyp_from_submission_type(str(case.submission_type)),
+        indikationsbereich=indikationsbereich_from_disease_type(str(case.disease_type)),
+        produktzuordnung=Produktzuordnung.MV_GENOMSEQ,
+        kostentraeger=kostentraeger_from_coverage_type(str(case.coverage_type)),
+        art_der_daten=(
+            ArtDerDaten.GENOMISCH if str(case.data_category) == "genomic" else ArtDerDaten.KLINISCH
+        ),
+        art_der_sequenzierung=art_der_sequenzierung_from_library_type(str(case.library_type)),
+        qc_bestanden=bool(case.data_quality_check_passed),
+    )

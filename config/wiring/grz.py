@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Flask
 
 from common.migrations import MigrationSet
@@ -12,6 +10,7 @@ from config.wiring import Component
 from ga4gh.grz.cli import grz as grz_cli
 from ga4gh.grz.http.api import register
 from ga4gh.grz.ports import PruefberichtReceiver
+from platform_provider.ports import ParticipantDirectory
 
 
 def wire(app: Flask, ctx: AppContext) -> None:
@@ -20,11 +19,17 @@ def wire(app: Flask, ctx: AppContext) -> None:
 
     register(app)
     if ctx.find(PruefberichtReceiver) is None:  # type: ignore[type-abstract]
-        # In-process: the platform provider of this deployment approves this GRZ.
-        register_ = PruefberichtRegister(
-            Path(ctx.settings.data_dir) / "platform" / "pruefberichte",
-            approved_participants=[ctx.settings.grz.genomic_data_center_id],
-        )
+        # In-process: the platform provider accepts reports from approved GRZ/KDK only.
+        directory = ctx.find(ParticipantDirectory)  # type: ignore[type-abstract]
+
+        def is_approved(participant: str) -> bool:
+            if directory is None:  # no platform provider in this deployment: only ourselves
+                return participant == ctx.settings.grz.genomic_data_center_id
+            return directory.is_approved(
+                participant, "genome-data-center"
+            ) or directory.is_approved(participant, "clinical-data-node")
+
+        register_ = PruefberichtRegister(ctx.engine, is_approved)
         ctx.provide(PruefberichtReceiver, register_)  # type: ignore[type-abstract]
         ctx.provide(PruefberichtRegister, register_)
 
@@ -32,6 +37,10 @@ def wire(app: Flask, ctx: AppContext) -> None:
 COMPONENT = Component(
     name="grz",
     wire=wire,
-    migrations=(MigrationSet("grz", "ga4gh.grz.storage.migrations"),),
+    migrations=(
+        MigrationSet("grz", "ga4gh.grz.storage.migrations"),
+        # The platform provider's Prüfbericht register, which this component brought.
+        MigrationSet("platform_pruefberichte", "platform_provider.pruefbericht_migrations"),
+    ),
     commands=(grz_cli,),
 )

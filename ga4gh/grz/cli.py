@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from common.errors import GenomseqError
 from ga4gh.grz.core.states import State
 
 
@@ -67,9 +68,22 @@ def intake(path: Path) -> None:
         return
     service = intake_for(ctx, inbox, progress=_Echo())
     results = []
+    stopped: list[tuple[str, str]] = []
     for i, sid in enumerate(ids, 1):
         click.echo(f"[{i}/{len(ids)}] {sid}", err=True)
-        results.append(service.run(sid))
+        try:
+            results.append(service.run(sid))
+        except GenomseqError as exc:
+            # Another component refused a step (e.g. the platform provider does not know this
+            # GRZ yet): the submission keeps its state and resumes on the next run.
+            current = service.store.get(sid)
+            stopped.append(
+                (
+                    sid,
+                    f"stopped at {current.state.value if current else '?'}: "
+                    f"{exc.message} (resumes on the next run)",
+                )
+            )
     click.echo("")
     click.echo(f"{'submission':40} {'state':10} {'QC':6} reason")
     for sub in results:
@@ -78,8 +92,15 @@ def intake(path: Path) -> None:
         click.echo(f"{sub.submission_id:40} {sub.state.value:10} {qc:6} {reason}")
         for line in sub.error_detail[:5]:
             click.echo(f"    {line}")
+    for sid, why in stopped:
+        click.echo(f"{sid:40} {'pending':10} {'-':6} {why}")
     failed = sum(1 for s in results if s.state is State.error)
-    click.echo(f"{len(results)} submission(s): {len(results) - failed} accepted, {failed} refused")
+    click.echo(
+        f"{len(results) + len(stopped)} submission(s): {len(results) - failed} accepted, "
+        f"{failed} refused, {len(stopped)} pending"
+    )
+    if stopped:
+        raise SystemExit(1)
 
 
 @grz.command("status")

@@ -31,7 +31,7 @@ def tan_exchange(ctx: Any) -> TanExchange:
     service = ctx.find(port) if port is not None else None
     if service is None:
         raise NotWired("the trust center's PseudonymService is not wired in this deployment")
-    return PseudonymServiceTanExchange(service)
+    return PseudonymServiceTanExchange(service, ctx.settings.grz.genomic_data_center_id)
 
 
 def pruefbericht_receiver(ctx: Any) -> PruefberichtReceiver:

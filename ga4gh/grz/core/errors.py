@@ -43,3 +43,9 @@ class DecryptionFailed(InvalidInput):
     """A file cannot be decrypted with the GRZ's Crypt4GH key or is corrupt."""
 
     code = "decryption-error"
+
+
+class TanRefused(Unprocessable):
+    """The trust center does not accept the tanG (unknown, expired or of the wrong kind)."""
+
+    code = "tan-refused"

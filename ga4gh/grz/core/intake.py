@@ -25,7 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ga4gh.grz.core.errors import DecryptionFailed, DuplicateTan, IntakeRefused, MetadataInvalid
+from ga4gh.grz.core.errors import (
+    DecryptionFailed,
+    DuplicateTan,
+    IntakeRefused,
+    MetadataInvalid,
+    TanRefused,
+)
 from ga4gh.grz.core.formats import FileFormat, format_matches
 from ga4gh.grz.core.metadata import (
     DeclaredFile,
@@ -348,6 +354,11 @@ class IntakeService:
             except DuplicateTan:
                 raise IntakeRefused(
                     ErrorReason.duplicate_tan, "the trust center refused the tanG as a duplicate"
+                ) from None
+            except TanRefused as exc:
+                raise IntakeRefused(
+                    ErrorReason.validation_error,
+                    f"the trust center refused the tanG: {exc.message}",
                 ) from None
             self.store.record_pseudonym(sid, pseudonym)
         # Leftovers of an interrupted attempt go first, so registration is all-or-nothing.

@@ -56,19 +56,24 @@ class GenomicCatalogueRegistrar:
 
 
 class PseudonymServiceTanExchange:
-    """TanExchange on the trust center's PseudonymService port."""
+    """TanExchange on the trust center's PseudonymService (domain ``grz:<GRZ id>``)."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Any, genomic_data_center_id: str) -> None:
         self.service = service
+        self.domain = f"grz:{genomic_data_center_id}"
 
     def exchange(self, tan_g: str) -> str:
-        from ga4gh.grz.core.errors import DuplicateTan
+        from ga4gh.grz.core.errors import DuplicateTan, TanRefused
+        from trust_center.core.errors import (
+            UnknownVorgangsnummer,
+            VorgangsnummerExpired,
+            VorgangsnummerUsed,
+            WrongNodeKind,
+        )
 
-        method = getattr(self.service, "exchange_tan", None) or self.service.exchange_tang
         try:
-            return str(method(tan_g))
-        except Exception as exc:
-            # The trust center refuses duplicates with a Conflict; keep other errors as they are.
-            if getattr(exc, "status", None) == 409:
-                raise DuplicateTan("the trust center refused the tanG as a duplicate") from exc
-            raise
+            return str(self.service.exchange(tan_g.lower(), self.domain).pseudonym)
+        except VorgangsnummerUsed:
+            raise DuplicateTan("the trust center refused the tanG as already used") from None
+        except (UnknownVorgangsnummer, VorgangsnummerExpired, WrongNodeKind) as exc:
+            raise TanRefused(exc.message) from None

@@ -57,7 +57,7 @@ def test_meldebestaetigung_test_vector() -> None:
 def test_intake_into_the_real_catalogue_and_platform(
     ctx: AppContext, tmp_path: Path, keys: Keys, client: FlaskClient
 ) -> None:
-    register = PruefberichtRegister(tmp_path / "pb", approved_participants=[GRZ_ID])
+    register = PruefberichtRegister(ctx.engine, is_approved=lambda p: p == GRZ_ID)
     s = build_submission(tmp_path / "inbox", keys)
     done = _service(ctx, tmp_path, keys, register).run(s.submission_id)
     assert done.state is State.finished, done.error_detail
@@ -89,7 +89,7 @@ def test_intake_into_the_real_catalogue_and_platform(
 def test_followup_and_test_get_no_meldebestaetigung(
     ctx: AppContext, tmp_path: Path, keys: Keys
 ) -> None:
-    register = PruefberichtRegister(tmp_path / "pb", approved_participants=[GRZ_ID])
+    register = PruefberichtRegister(ctx.engine, is_approved=lambda p: p == GRZ_ID)
     for i, kind in enumerate(["followup", "test"]):
         s = build_submission(tmp_path / "inbox", keys, submission_type=kind, seed=20 + i)
         assert _service(ctx, tmp_path, keys, register).run(s.submission_id).state is State.finished
@@ -113,8 +113,8 @@ def _report(tan: str = "a" * 64, node: str = GRZ_ID, **changes: object) -> dict[
     return {"SubmittedCase": case}
 
 
-def test_pruefbericht_refusals(tmp_path: Path) -> None:
-    register = PruefberichtRegister(tmp_path, approved_participants=[GRZ_ID])
+def test_pruefbericht_refusals(ctx: AppContext) -> None:
+    register = PruefberichtRegister(ctx.engine, is_approved=lambda p: p == GRZ_ID)
     with pytest.raises(PermissionDenied):
         register.submit(_report(), participant="GRZX00999")
     with pytest.raises(PermissionDenied):
@@ -124,8 +124,8 @@ def test_pruefbericht_refusals(tmp_path: Path) -> None:
     assert "libraryType" in exc.value.message
 
 
-def test_counter_and_corrected_report_keep_the_code(tmp_path: Path) -> None:
-    register = PruefberichtRegister(tmp_path, approved_participants=[GRZ_ID])
+def test_counter_and_corrected_report_keep_the_code(ctx: AppContext) -> None:
+    register = PruefberichtRegister(ctx.engine, is_approved=lambda p: p == GRZ_ID)
     first = register.receive(_report("a" * 64), participant=GRZ_ID).meldebestaetigung
     second = register.receive(_report("b" * 64), participant=GRZ_ID).meldebestaetigung
     assert first and second and (first.zaehler, second.zaehler) == (1, 2)

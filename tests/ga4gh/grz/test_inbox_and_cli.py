@@ -14,6 +14,7 @@ from moto import mock_aws
 from ga4gh.grz.core.states import State
 from ga4gh.grz.storage.crypt4gh_files import generate_keypair, load_private_key
 from ga4gh.grz.storage.inbox import S3Inbox
+from platform_provider.service import PlatformService
 from tests.ga4gh.grz.builders import Keys, build_submission, make_keys
 
 
@@ -75,7 +76,7 @@ def cli_env(base_settings, app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_cli_keygen_intake_and_status(
-    cli_env: Path, tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch
+    cli_env: Path, tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch, app
 ) -> None:
     from config.cli import cli
     from ga4gh.grz.ports import TanExchange
@@ -106,15 +107,22 @@ def test_cli_keygen_intake_and_status(
         return app
 
     monkeypatch.setattr(app_module, "create_app", create_with_trust_center)
+    # Not yet an approved participant: the Prüfbericht is refused, the intake stops and says so.
+    result = runner.invoke(cli, ["grz", "intake", str(inbox)])
+    assert result.exit_code == 1
+    assert "stopped at reporting" in result.output and "1 pending" in result.output
+    app.extensions["genomseq"].get(PlatformService).register_participant(
+        "GRZM00123", "genome-data-center", "GRZ", actor="admin", create_client=False
+    )
     result = runner.invoke(cli, ["grz", "intake", str(inbox)])
     assert result.exit_code == 0, result.output
-    assert f"{good.submission_id}: {State.decrypting.value}" in result.output  # progress
+    assert f"{good.submission_id}: {State.reporting.value}" in result.output  # progress
     lines = result.output.splitlines()
     assert any(
         ln.startswith(good.submission_id) and "finished" in ln and "pass" in ln for ln in lines
     )
     assert any(ln.startswith(bad.submission_id) and "incomplete submission" in ln for ln in lines)
-    assert "2 submission(s): 1 accepted, 1 refused" in result.output
+    assert "2 submission(s): 1 accepted, 1 refused, 0 pending" in result.output
     assert good.tan_g not in result.output
 
     result = runner.invoke(cli, ["grz", "status", good.submission_id])
