@@ -10,6 +10,7 @@ from config.wiring import Component
 from ga4gh.grz.cli import grz as grz_cli
 from ga4gh.grz.http.api import register
 from ga4gh.grz.ports import PruefberichtReceiver
+from platform_provider.http import meldebestaetigungen
 from platform_provider.ports import ParticipantDirectory
 
 
@@ -32,6 +33,7 @@ def wire(app: Flask, ctx: AppContext) -> None:
         register_ = PruefberichtRegister(ctx.engine, is_approved)
         ctx.provide(PruefberichtReceiver, register_)  # type: ignore[type-abstract]
         ctx.provide(PruefberichtRegister, register_)
+        meldebestaetigungen.register(app)
 
 
 COMPONENT = Component(

@@ -53,6 +53,10 @@ class SubmissionStore(Protocol):
         """Reserve a tanG (by keyed digest) for this submission; False if another holds it."""
         ...
 
+    def release_tan(self, submission_id: str) -> None:
+        """Drop the submission's tanG reservation (a discarded test submission)."""
+        ...
+
     def record_files(self, submission_id: str, files: list[FileResult]) -> None:
         """Replace the per-file results."""
         ...
@@ -181,6 +185,14 @@ class Archive(Protocol):
 
     def remove(self, submission_id: str) -> None:
         """Remove what put_metadata stored (rollback)."""
+        ...
+
+
+class AuditSink(Protocol):
+    """The tamper-evident audit log (common.audit.AuditLog) as the intake uses it."""
+
+    def __call__(self, event: str, details: dict[str, object]) -> None:
+        """Append one event (details carry no tanG, pseudonym or local case id)."""
         ...
 
 

@@ -62,4 +62,20 @@ def make_intake(
             work_dir=Path(g.work_dir or grz_dir(ctx) / "work"),
         ),
         progress=progress,
+        audit=_audit_sink(ctx),
     )
+
+
+def _audit_sink(ctx: Any) -> Any:
+    """Intake events into the deployment's tamper-evident audit log, if it has one."""
+    from common.audit import AuditLog
+
+    log = ctx.find(AuditLog)
+    if log is None:
+        return None
+    actor = "grz:" + ctx.settings.grz.genomic_data_center_id
+
+    def append(event: str, details: dict[str, object]) -> None:
+        log.append(event, actor, details)
+
+    return append

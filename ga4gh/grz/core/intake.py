@@ -46,6 +46,7 @@ from ga4gh.grz.core.qc import basic_qc, detailed_qc
 from ga4gh.grz.core.states import RESUME_FROM, ErrorReason, FileResult, State, Submission
 from ga4gh.grz.ports import (
     Archive,
+    AuditSink,
     CatalogueEntry,
     CatalogueRegistrar,
     FileProcessor,
@@ -109,6 +110,7 @@ class IntakeService:
         archive: Archive,
         config: IntakeConfig,
         progress: Progress | None = None,
+        audit: AuditSink | None = None,
         # Which reported submissions get detailed QC (BfArM: at least 2 %, at least one a month).
         select_for_detailed_qc: Callable[[Submission], bool] = lambda s: True,
     ) -> None:
@@ -121,6 +123,7 @@ class IntakeService:
         self.archive = archive
         self.config = config
         self.progress = progress or _NoProgress()
+        self.audit = audit
         self.select_for_detailed_qc = select_for_detailed_qc
 
     # -- driving -----------------------------------------------------------------------------
@@ -162,7 +165,11 @@ class IntakeService:
             if state is State.reported:
                 current = self.store.get(submission_id)
                 assert current is not None
-                if self._type(run) != "test" and self.select_for_detailed_qc(current):
+                if self._type(run) == "test":
+                    # Discarded: nothing archived, and its tanG may be used for real later.
+                    self.store.release_tan(submission_id)
+                    return self._finish(submission_id, "test submission: reported and discarded")
+                if self.select_for_detailed_qc(current):
                     state = State.qc
                 else:
                     return self._finish(submission_id, "detailed QC not selected")
@@ -361,6 +368,7 @@ class IntakeService:
                     f"the trust center refused the tanG: {exc.message}",
                 ) from None
             self.store.record_pseudonym(sid, pseudonym)
+            self._audit("grz.tan.exchanged", {"submission": sid})
         # Leftovers of an interrupted attempt go first, so registration is all-or-nothing.
         self.catalogue.remove_tagged(_tag(sid), pseudonym)
         if not run.plaintexts and any(d.file_type in CATALOGUED for d in run.declared):
@@ -452,6 +460,10 @@ class IntakeService:
         shutil.rmtree(self._workdir(submission_id), ignore_errors=True)
         done = self.store.get(submission_id)
         assert done is not None
+        self._audit(
+            "grz.submission.finished",
+            {"submission": submission_id, "type": done.submission_type, "qc": done.qc_passed},
+        )
         return done
 
     def _refuse(self, submission_id: str, reason: ErrorReason, details: list[str]) -> Submission:
@@ -462,7 +474,12 @@ class IntakeService:
         self.inbox.release(submission_id)
         failed = self.store.fail(submission_id, reason, details)
         self.progress.step(submission_id, State.error, str(reason))
+        self._audit("grz.submission.refused", {"submission": submission_id, "reason": str(reason)})
         return failed
+
+    def _audit(self, event: str, details: dict[str, object]) -> None:
+        if self.audit is not None:
+            self.audit(event, details)
 
     def _drop_plaintexts(self, run: _Run) -> None:
         for path in run.plaintexts.values():

@@ -2,12 +2,13 @@
 
 ``GET /grz/submissions/{submissionId}`` returns the state machine's view of one submission
 (state, refusal reason and details, per-file checks, history). Errors are RFC 9457 problem
-details with a machine-readable ``code``. Scope ``grz.status`` (or ``grz``) is required.
+details with a machine-readable ``code``. Scope ``grz.status`` (or ``grz``) reads every
+submission; a hospital's ``grz.status:<submitterId>`` reads its own (the id starts with it).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 
 from common.errors import GenomseqError, InvalidInput
 from config.context import app_context
@@ -66,8 +67,9 @@ def grz_blueprint() -> Blueprint:
 
     @bp.before_request
     def _authenticate() -> None:
-        principal = app_context().authenticator.authenticate(request.headers.get("Authorization"))
-        principal.require_scope("grz", "grz.status")
+        g.grz_principal = app_context().authenticator.authenticate(
+            request.headers.get("Authorization")
+        )
 
     @bp.errorhandler(GenomseqError)
     def _error(exc: GenomseqError) -> Response:
@@ -77,6 +79,8 @@ def grz_blueprint() -> Blueprint:
     def get_submission(submission_id: str) -> Response:
         if not is_submission_id(submission_id):
             raise InvalidInput("a submission id is {submitterId}_{submissionDate}_{8 hex digits}")
+        # Checked before the lookup, so a hospital cannot probe other hospitals' ids.
+        g.grz_principal.require_scope("grz", "grz.status", f"grz.status:{submission_id[:9]}")
         found = SqlSubmissionStore(app_context().engine).get(submission_id)
         if found is None:
             raise SubmissionNotFound(f"no submission {submission_id}")

@@ -248,6 +248,10 @@ class SqlSubmissionStore:
             conn.execute(tan_t.insert().values(tan_digest=tan_digest, submission_id=submission_id))
         return True
 
+    def release_tan(self, submission_id: str) -> None:
+        with write_transaction(self.engine) as conn:
+            conn.execute(tan_t.delete().where(tan_t.c.submission_id == submission_id))
+
     def record_files(self, submission_id: str, files: list[FileResult]) -> None:
         with write_transaction(self.engine) as conn:
             conn.execute(file_t.delete().where(file_t.c.submission_id == submission_id))

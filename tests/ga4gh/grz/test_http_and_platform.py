@@ -24,6 +24,7 @@ from ga4gh.grz.storage.inbox import FolderArchive, FolderInbox
 from ga4gh.grz.storage.sql import SqlSubmissionStore
 from platform_provider.core.meldebestaetigung import Meldebestaetigung, hash_value
 from platform_provider.pruefberichte import PruefberichtRegister
+from platform_provider.service import PlatformService
 from tests.ga4gh.grz.builders import GRZ_ID, Keys, build_submission, make_keys
 from tests.ga4gh.grz.fakes import FakeTrustCenter
 
@@ -156,3 +157,94 @@ def test_status_api_requires_authentication(base_settings: Settings) -> None:
 
 def test_wiring_provides_the_in_process_receiver(ctx: AppContext) -> None:
     assert isinstance(ctx.get(PruefberichtReceiver), PruefberichtRegister)  # type: ignore[type-abstract]
+
+
+def _token_app(base_settings: Settings, tmp_path: Path, lines: dict[str, str]) -> Flask:
+    tokens = tmp_path / "tokens"
+    tokens.write_text(
+        "".join(
+            f"{hashlib.sha256(t.encode()).hexdigest()} {scopes}\n" for t, scopes in lines.items()
+        )
+    )
+    return create_app(base_settings.replace(authorization="on", api_tokens_file=str(tokens)))
+
+
+def test_hospital_sees_only_its_own_submissions(
+    app: Flask, base_settings: Settings, tmp_path: Path
+) -> None:
+    secured = _token_app(base_settings, tmp_path, {"le": "grz.status:123456789", "x": "fhir"})
+    c = secured.test_client()
+    own = c.get(
+        "/grz/submissions/123456789_2024-01-01_deadbeef", headers={"Authorization": "Bearer le"}
+    )
+    assert own.status_code == 404  # allowed, but unknown
+    other = c.get(
+        "/grz/submissions/987654321_2024-01-01_deadbeef", headers={"Authorization": "Bearer le"}
+    )
+    assert other.status_code == 403 and other.get_json()["code"] == "forbidden"
+    wrong = c.get(
+        "/grz/submissions/123456789_2024-01-01_deadbeef", headers={"Authorization": "Bearer x"}
+    )
+    assert wrong.status_code == 403
+
+
+def test_pruefbericht_http_endpoint_and_hospital_csv(
+    app: Flask, ctx: AppContext, base_settings: Settings, tmp_path: Path
+) -> None:
+    from common.auth import Principal
+    from config.context import app_context
+
+    ctx.get(PlatformService).register_participant(
+        GRZ_ID, "genome-data-center", "GRZ", actor="admin", create_client=False
+    )
+    secured = _token_app(base_settings, tmp_path, {"admin": "platform/admin"})
+    c = secured.test_client()
+    real = app_context(secured).authenticator
+
+    class GrzClient:
+        def authenticate(self, authorization: str | None) -> Principal:
+            if authorization == "Bearer grz":
+                return Principal(
+                    "GRZ", client_id=GRZ_ID, scopes=frozenset({"platform/pruefbericht"})
+                )
+            if authorization == "Bearer other":
+                return Principal(
+                    "X", client_id="GRZX00999", scopes=frozenset({"platform/pruefbericht"})
+                )
+            return real.authenticate(authorization)
+
+    app_context(secured).authenticator = GrzClient()
+    resp = c.post(
+        "/platform/pruefberichte", json=_report("c" * 64), headers={"Authorization": "Bearer grz"}
+    )
+    assert resp.status_code == 201, resp.get_json()
+    mb = resp.get_json()["meldebestaetigung"]
+    assert mb["hashValue"] == hashlib.sha256(mb["hashString"].encode()).hexdigest()
+    assert mb["ibe"].startswith("IBE+") and mb["billable"] is True
+    resp = c.post(
+        "/platform/pruefberichte",
+        json=_report("d" * 64, submissionType="followup"),
+        headers={"Authorization": "Bearer grz"},
+    )
+    assert resp.status_code == 200 and resp.get_json() == {"meldebestaetigung": None}
+    resp = c.post(
+        "/platform/pruefberichte", json=_report("e" * 64), headers={"Authorization": "Bearer other"}
+    )
+    assert resp.status_code == 403 and resp.mimetype == "application/problem+json"
+    resp = c.post("/platform/pruefberichte", data="x", headers={"Authorization": "Bearer grz"})
+    assert resp.status_code == 400 and resp.get_json()["code"] == "invalid"
+    resp = c.post("/platform/pruefberichte", json=_report("f" * 64))
+    assert resp.status_code == 401
+    # The hospital downloads its CSV.
+    resp = c.get(
+        "/platform/meldebestaetigungen/260530103.csv", headers={"Authorization": "Bearer admin"}
+    )
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert resp.headers["Content-Disposition"].startswith("attachment;")
+    rows = resp.get_data(as_text=True).splitlines()
+    assert rows[0] == "Vorgangsnummer,Meldebestaetigung" and len(rows) == 2
+    assert rows[1].startswith("c" * 64 + ",IBE+")
+    resp = c.get(
+        "/platform/meldebestaetigungen/26053010.csv", headers={"Authorization": "Bearer admin"}
+    )
+    assert resp.status_code == 400

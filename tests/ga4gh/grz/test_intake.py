@@ -167,6 +167,33 @@ def test_test_submission_is_validated_and_discarded(rig: Rig, keys: Keys):
     assert rig.trust_center.seen == {}
     assert rig.archive.get_metadata(s.submission_id) is None
     assert rig.platform.reports[0][1]["SubmittedCase"]["submissionType"] == "test"  # type: ignore[index]
+    assert done.history[-1].note == "test submission: reported and discarded"
+    # Its tanG is free again: the real submission with the same tanG, a day later, is accepted.
+    meta = json.loads((s.root / "metadata" / "metadata.json").read_text())
+    meta["submission"]["submissionType"] = "initial"
+    meta["submission"]["submissionDate"] = "2024-12-11"
+    real = rig.inbox / s.submission_id.replace("2024-12-10", "2024-12-11")
+    shutil.copytree(s.root / "files", real / "files")
+    write_meta(real, meta)
+    assert rig.service.run(real.name).state is State.finished
+
+
+def test_audit_events_carry_no_identifiers(rig: Rig, keys: Keys):
+    events: list[tuple[str, dict[str, object]]] = []
+    rig.service.audit = lambda event, details: events.append((event, details))
+    ok = build_submission(rig.inbox, keys, seed=11)
+    bad = build_submission(rig.inbox, keys, seed=12)
+    (bad.root / "metadata" / "metadata.json").write_text("{}")
+    rig.service.run(ok.submission_id)
+    rig.service.run(bad.submission_id)
+    assert [e for e, _ in events] == [
+        "grz.tan.exchanged",
+        "grz.submission.finished",
+        "grz.submission.refused",
+    ]
+    assert events[2][1] == {"submission": bad.submission_id, "reason": "validation error"}
+    text = json.dumps(events)
+    assert ok.tan_g not in text and rig.trust_center.seen[ok.tan_g] not in text
 
 
 @pytest.mark.parametrize("submission_type", ["followup", "addition", "correction"])
