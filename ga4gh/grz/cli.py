@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import logging
+
 import click
 
 from common.errors import GenomseqError
 from ga4gh.grz.core.states import State
+
+log = logging.getLogger("genomseq.grz")
 
 
 def _ctx():  # type: ignore[no-untyped-def]
@@ -84,6 +88,13 @@ def intake(path: Path) -> None:
                     f"{exc.message} (resumes on the next run)",
                 )
             )
+        except Exception:
+            # A bug or an outage (disk full, database gone): keep going with the next
+            # submission; this one resumes from its last recorded state on the next run.
+            log.exception("intake of a submission stopped unexpectedly")
+            current = service.store.get(sid)
+            state = current.state.value if current else "?"
+            stopped.append((sid, f"stopped at {state}: internal error (see the log)"))
     click.echo("")
     click.echo(f"{'submission':40} {'state':10} {'QC':6} reason")
     for sub in results:

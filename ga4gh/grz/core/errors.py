@@ -49,3 +49,9 @@ class TanRefused(Unprocessable):
     """The trust center does not accept the tanG (unknown, expired or of the wrong kind)."""
 
     code = "tan-refused"
+
+
+class FileUnusable(Unprocessable):
+    """A file decrypts and matches its checksum but cannot be indexed or read as its format."""
+
+    code = "file-unusable"

@@ -25,9 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.errors import GenomseqError
 from ga4gh.grz.core.errors import (
     DecryptionFailed,
     DuplicateTan,
+    FileUnusable,
     IntakeRefused,
     MetadataInvalid,
     TanRefused,
@@ -276,7 +278,12 @@ class IntakeService:
             mean_cov = None
             read_count = out.read_count
             if out.plaintext is not None and out.detected_format in ("BAM", "CRAM"):
-                read_count, mean_cov = self.processor.alignment_stats(out.plaintext)
+                try:
+                    read_count, mean_cov = self.processor.alignment_stats(out.plaintext)
+                except FileUnusable as exc:
+                    raise IntakeRefused(
+                        ErrorReason.validation_error, f"files/{d.file_path}: {exc.message}"
+                    ) from None
             run.results[d.file_path] = FileResult(
                 file_path=d.file_path,
                 file_type=d.file_type,
@@ -380,17 +387,17 @@ class IntakeService:
             if kind is None or d.file_path not in run.plaintexts:
                 continue
             self.progress.step(sid, State.archiving, d.file_path)
-            cid = self.catalogue.register(
-                CatalogueEntry(
-                    kind=kind,
-                    path=run.plaintexts[d.file_path],
-                    dataset_pseudonym=pseudonym,
-                    donor_pseudonym=_donor_label(d),
-                    reference_genome=d.reference_genome,
-                    sha256=d.checksum,
-                    tag=_tag(sid),
-                )
-            )
+            try:
+                cid = self._register(d, kind, run, pseudonym, sid)
+            except GenomseqError as exc:
+                if exc.status >= 500:
+                    raise
+                # The catalogue refuses the file as it is (e.g. unsorted reads, no index
+                # possible): a refusal of the submission, not a state to retry forever.
+                raise IntakeRefused(
+                    ErrorReason.validation_error,
+                    f"files/{d.file_path}: the catalogue refused it: {exc.message}",
+                ) from None
             old = results[d.file_path]
             results[d.file_path] = dataclasses.replace(old, catalogue_id=cid)
         self.archive.put_metadata(sid, redacted(run.metadata.model))
@@ -398,6 +405,19 @@ class IntakeService:
         run.results = results
         self._drop_plaintexts(run)
         self._enter(sid, State.archived)
+
+    def _register(self, d: DeclaredFile, kind: str, run: _Run, pseudonym: str, sid: str) -> str:
+        return self.catalogue.register(
+            CatalogueEntry(
+                kind=kind,
+                path=run.plaintexts[d.file_path],
+                dataset_pseudonym=pseudonym,
+                donor_pseudonym=_donor_label(d),
+                reference_genome=d.reference_genome,
+                sha256=d.checksum,
+                tag=_tag(sid),
+            )
+        )
 
     def _decrypt_catalogued(self, sid: str, run: _Run) -> _Run:
         workdir = self._workdir(sid)

@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
+from pathlib import Path
 from typing import Any
 
 from ga4gh.grz.ports import CatalogueEntry
 
 _KIND = {"aligned_reads": "reads", "variant_calls": "variants"}
+
+
+def _indexable(entry: CatalogueEntry) -> tuple[Path, bool]:
+    """The file as the catalogue can index it: plain or plain-gzip VCF is re-compressed as
+    BGZF (SAMv1 section 4.1), which tabix/CSI indexing needs; other files are used as they are.
+    Returns the path and whether it is a converted copy."""
+    from ga4gh.catalogue.core.formats import is_bgzf
+
+    if entry.kind != "variant_calls":
+        return entry.path, False
+    with open(entry.path, "rb") as fh:
+        head = fh.read(64)
+    if is_bgzf(head):
+        return entry.path, False
+    import gzip
+
+    import pysam
+
+    target = entry.path.with_name(entry.path.name.removesuffix(".gz") + ".bgz.vcf.gz")
+    if head[:2] == b"\x1f\x8b":
+        plain = entry.path.with_name(entry.path.name + ".plain")
+        with gzip.open(entry.path, "rb") as src, open(plain, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        pysam.tabix_compress(str(plain), str(target), force=True)
+        plain.unlink()
+    else:
+        pysam.tabix_compress(str(entry.path), str(target), force=True)
+    return target, True
 
 
 def _object_prefix(tag: str) -> str:
@@ -32,14 +62,19 @@ class GenomicCatalogueRegistrar:
         )
         if self.catalogue.get(object_id) is not None:
             self.catalogue.remove(object_id)
-        obj = self.catalogue.add(
-            object_id,
-            entry.path,
-            kind=Kind(_KIND[entry.kind]),
-            dataset=entry.dataset_pseudonym,
-            donor_pseudonym=donor,
-        )
-        if obj.sha256 != entry.sha256:
+        source, converted = _indexable(entry)
+        try:
+            obj = self.catalogue.add(
+                object_id,
+                source,
+                kind=Kind(_KIND[entry.kind]),
+                dataset=entry.dataset_pseudonym,
+                donor_pseudonym=donor,
+            )
+        finally:
+            if converted:
+                source.unlink(missing_ok=True)
+        if not converted and obj.sha256 != entry.sha256:
             self.catalogue.remove(object_id)
             raise RuntimeError("the catalogue stored other bytes than the intake verified")
         return str(obj.id)

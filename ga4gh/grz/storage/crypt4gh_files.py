@@ -22,7 +22,7 @@ from crypt4gh import CIPHER_SEGMENT_SIZE, SEGMENT_SIZE, header, sodium
 from crypt4gh.keys import get_private_key
 from crypt4gh.keys.c4gh import encode_private_key
 
-from ga4gh.grz.core.errors import DecryptionFailed
+from ga4gh.grz.core.errors import DecryptionFailed, FileUnusable
 from ga4gh.grz.core.formats import SNIFF_BYTES, FileFormat, detect_format
 from ga4gh.grz.ports import DecryptedFile
 
@@ -250,26 +250,34 @@ class Crypt4GHFileProcessor:
         raise DecryptionFailed("a data segment fails authentication (corrupt or truncated)")
 
     def alignment_stats(self, plaintext: Path) -> tuple[int, float | None]:
-        """Index the BAM/CRAM (pysam) and estimate the mean depth from the index."""
+        """Index the BAM/CRAM (pysam) unless indexed while decrypting; (reads, mean depth)."""
         suffix = ".crai" if plaintext.suffix == ".cram" else ".bai"
-        if not plaintext.with_name(plaintext.name + suffix).is_file():
-            pysam.index(str(plaintext))
-        with pysam.AlignmentFile(str(plaintext)) as af:
-            mapped = sum(s.mapped for s in af.get_index_statistics())
-            genome = sum(af.lengths)
-            if not genome or not mapped:
-                return mapped, 0.0 if genome else None
-            # The mean aligned length of a sample of reads times the mapped reads over the
-            # reference length: exact depth would need a full pileup, too slow for intake.
-            lengths = []
-            try:
-                for read in af.fetch(until_eof=True):
-                    if not read.is_unmapped and not read.is_secondary and not read.is_supplementary:
-                        lengths.append(read.query_alignment_length or 0)
-                        if len(lengths) >= 10_000:
-                            break
-            except (OSError, ValueError):
-                return mapped, None  # e.g. a CRAM whose reference is not available
-            if not lengths:
-                return mapped, None
-            return mapped, mapped * (sum(lengths) / len(lengths)) / genome
+        try:
+            if not plaintext.with_name(plaintext.name + suffix).is_file():
+                pysam.index(str(plaintext))
+            with pysam.AlignmentFile(str(plaintext)) as af:
+                stats = af.get_index_statistics()
+                mapped = sum(s.mapped for s in stats)
+                reads = mapped + sum(s.unmapped for s in stats) + af.nocoordinate
+                genome = sum(af.lengths)
+                if not genome or not mapped:
+                    return reads, 0.0 if genome else None
+                # Mean aligned length of a sample of reads times the mapped reads over the
+                # reference length: exact depth needs a full pileup, too slow for intake.
+                lengths = []
+                try:
+                    for read in af.fetch(until_eof=True):
+                        if not (read.is_unmapped or read.is_secondary or read.is_supplementary):
+                            lengths.append(read.query_alignment_length or 0)
+                            if len(lengths) >= 10_000:
+                                break
+                except (OSError, ValueError):
+                    return reads, None  # e.g. a CRAM whose reference is not available
+                if not lengths:
+                    return reads, None
+                return reads, mapped * (sum(lengths) / len(lengths)) / genome
+        except (pysam.SamtoolsError, OSError, ValueError) as exc:
+            raise FileUnusable(
+                "cannot be indexed (aligned reads must be coordinate-sorted and complete): "
+                + str(exc).splitlines()[0][:200]
+            ) from None

@@ -248,3 +248,27 @@ def test_pruefbericht_http_endpoint_and_hospital_csv(
         "/platform/meldebestaetigungen/26053010.csv", headers={"Authorization": "Bearer admin"}
     )
     assert resp.status_code == 400
+
+
+def test_plain_text_vcf_is_catalogued_as_bgzf(ctx: AppContext, tmp_path: Path, keys: Keys) -> None:
+    import gzip
+    import json
+
+    from tests.ga4gh.grz.builders import encrypt
+
+    s = build_submission(tmp_path / "inbox", keys, seed=31)
+    files = s.metadata["donors"][0]["labData"][0]["sequenceData"]["files"]
+    vcf = files[1]
+    plain = gzip.decompress(s.plain[vcf["filePath"]])
+    vcf["filePath"] = "donor_001/lab0.vcf"
+    vcf["fileChecksum"] = hashlib.sha256(plain).hexdigest()
+    vcf["fileSizeInBytes"] = len(plain)
+    (s.root / "files" / "donor_001" / "lab0.vcf.gz.c4gh").unlink()
+    encrypt(plain, s.root / "files" / "donor_001" / "lab0.vcf.c4gh", keys)
+    (s.root / "metadata" / "metadata.json").write_text(json.dumps(s.metadata))
+    register = PruefberichtRegister(ctx.engine, is_approved=lambda p: p == GRZ_ID)
+    done = _service(ctx, tmp_path, keys, register).run(s.submission_id)
+    assert done.state is State.finished, done.error_detail
+    vcf_result = next(f for f in done.files if f.file_type == "vcf")
+    obj = ctx.get(GenomicCatalogue).get(vcf_result.catalogue_id)  # type: ignore[type-abstract]
+    assert obj is not None and obj.kind.value == "variants" and obj.index_key

@@ -385,3 +385,29 @@ def test_run_all_processes_every_inbox_submission(rig: Rig, keys: Keys):
     b = build_submission(rig.inbox, keys, seed=4, submission_type="test")
     results = {r.submission_id: r.state for r in rig.service.run_all()}
     assert results == {a.submission_id: State.finished, b.submission_id: State.finished}
+
+
+def test_unsorted_bam_is_refused(rig: Rig, keys: Keys, tmp_path: Path):
+    import hashlib
+
+    import pysam
+
+    s = build_submission(rig.inbox, keys)
+    header = {"HD": {"VN": "1.6", "SO": "unsorted"}, "SQ": [{"SN": "chr1", "LN": 5000}]}
+    path = tmp_path / "unsorted.bam"
+    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+        for i, start in enumerate([3000, 100, 2000]):
+            a = pysam.AlignedSegment(out.header)
+            a.query_name, a.query_sequence, a.flag = f"r{i}", "A" * 100, 0
+            a.reference_id, a.reference_start, a.mapping_quality = 0, start, 60
+            a.cigartuples = [(0, 100)]
+            a.query_qualities = pysam.qualitystring_to_array("I" * 100)
+            out.write(a)
+    data = path.read_bytes()
+    encrypt(data, s.root / "files" / "donor_001" / "lab0.bam.c4gh", keys)
+    f = s.metadata["donors"][0]["labData"][0]["sequenceData"]["files"][0]
+    f["fileChecksum"], f["fileSizeInBytes"] = hashlib.sha256(data).hexdigest(), len(data)
+    write_meta(s.root, s.metadata)
+    done = rig.service.run(s.submission_id)
+    _assert_refused(rig, s.submission_id, ErrorReason.validation_error)
+    assert "cannot be indexed" in done.error_detail[0]
