@@ -177,8 +177,8 @@ class Crypt4GHFileProcessor:
         target = workdir / ("p" + hashlib.sha256(str(encrypted).encode()).hexdigest()[:16])
         out = open(target, "wb") if keep else None  # noqa: SIM115 (closed in finally)
         indexer: _Indexer | None = None
-        if keep and declared_type == "bam" and self.index_while_decrypting:
-            indexer = _Indexer(workdir, target.with_name(target.name + ".bam.bai"))
+        # Decided on the first plaintext segment: only a real BAM gets a concurrent indexer.
+        want_indexer = keep and declared_type == "bam" and self.index_while_decrypting
         try:
             with open(encrypted, "rb") as infile:
                 try:
@@ -209,6 +209,10 @@ class Crypt4GHFileProcessor:
                         head += chunk[: SNIFF_BYTES - len(head)]
                     if out is not None:
                         out.write(chunk)
+                    if want_indexer:
+                        want_indexer = False
+                        if detect_format(bytes(chunk)) is FileFormat.bam:
+                            indexer = _Indexer(workdir, target.with_name(target.name + ".bam.bai"))
                     if indexer is not None:
                         indexer.feed(chunk)
                     if fastq is not None:
