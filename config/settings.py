@@ -184,7 +184,19 @@ class BeaconSettings:
 class GrzSettings:
     """Genome data center intake of grz-cli submissions."""
 
+    # Folder inbox (one directory per submission); empty: <data_dir>/grz/inbox.
     inbox_dir: str = ""
+    # GRZXXXnnn of this genome data center (submissions addressed elsewhere are refused).
+    genomic_data_center_id: str = "GRZXXX001"
+    # Crypt4GH secret key file; empty: <data_dir>/grz/grz.sec (`genomseq grz keygen`).
+    private_key_file: str = ""
+    # Where plaintext lives while it is indexed; empty: <data_dir>/grz/work.
+    work_dir: str = ""
+    # Archive of redacted metadata.json; empty: <data_dir>/grz/archive.
+    archive_dir: str = ""
+    # S3-compatible inbox instead of the folder: bucket name (empty: folder inbox).
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
 
 
 @dataclass(frozen=True)

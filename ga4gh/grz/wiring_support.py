@@ -1,0 +1,53 @@
+"""Finding the other components' ports for the intake (trust center, platform provider)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from common.errors import GenomseqError
+from ga4gh.grz.ports import Inbox, Progress, PruefberichtReceiver, TanExchange
+from ga4gh.grz.service import make_intake
+
+
+class NotWired(GenomseqError):
+    """A component the intake needs is not part of this deployment."""
+
+    status = 503
+    code = "not-wired"
+
+
+def tan_exchange(ctx: Any) -> TanExchange:
+    """The trust center's PseudonymService behind the TanExchange port."""
+    from ga4gh.grz.storage.bridges import PseudonymServiceTanExchange
+
+    provided = ctx.find(TanExchange)
+    if provided is not None:
+        return provided  # type: ignore[no-any-return]
+    try:
+        port = importlib.import_module("trust_center.ports").PseudonymService
+    except (ImportError, AttributeError):
+        port = None
+    service = ctx.find(port) if port is not None else None
+    if service is None:
+        raise NotWired("the trust center's PseudonymService is not wired in this deployment")
+    return PseudonymServiceTanExchange(service, ctx.settings.grz.genomic_data_center_id)
+
+
+def pruefbericht_receiver(ctx: Any) -> PruefberichtReceiver:
+    """The platform provider's Prüfbericht reception (in-process by default)."""
+    found = ctx.find(PruefberichtReceiver)
+    if found is None:
+        raise NotWired("no Prüfbericht receiver is wired")
+    return found  # type: ignore[no-any-return]
+
+
+def intake_for(ctx: Any, inbox: Inbox, progress: Progress | None = None) -> Any:
+    """An IntakeService wired to this deployment's components."""
+    return make_intake(
+        ctx,
+        inbox=inbox,
+        tans=tan_exchange(ctx),
+        reports=pruefbericht_receiver(ctx),
+        progress=progress,
+    )
