@@ -306,3 +306,19 @@ def test_bgzipped_fasta_keeps_its_gzi(
     store = ctx.get(ObjectStore)  # type: ignore[type-abstract]
     assert catalogue.remove("ref-bgz", force=True)
     assert not any(store.exists(k) for k in (obj.storage_key, obj.index_key, *obj.aux_keys))
+
+
+def test_unsorted_bam_is_refused(
+    catalogue: GenomicCatalogue, ctx: AppContext, genomic_files: GenomicFiles, tmp_path: Path
+) -> None:
+    """An index cannot be built for a BAM that is not coordinate-sorted: refused, clearly."""
+    unsorted = tmp_path / "unsorted.bam"
+    with pysam.AlignmentFile(str(genomic_files.bam)) as src:
+        records = list(src.fetch("chr1"))[:200]
+        with pysam.AlignmentFile(str(unsorted), "wb", template=src) as out:
+            for rec in reversed(records):
+                out.write(rec)
+    with pytest.raises(BadFile, match="not a valid BAM file"):
+        catalogue.add("unsorted", unsorted)
+    assert catalogue.get("unsorted") is None
+    assert _stored_files(ctx) == []
