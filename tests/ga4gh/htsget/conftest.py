@@ -48,3 +48,18 @@ def reblocked(genomic_files: GenomicFiles, tmp_path_factory: pytest.TempPathFact
     pysam.index(str(bam))
     pysam.bcftools.index(str(bcf))
     return bam, bcf
+
+
+@pytest.fixture(scope="session")
+def csi_indexed(genomic_files: GenomicFiles, tmp_path_factory: pytest.TempPathFactory
+                ) -> tuple[Path, Path]:
+    """The BAM and the VCF with CSI instead of BAI/TBI indexes (htsget must use loffsets)."""
+    import shutil
+
+    d = tmp_path_factory.mktemp("csi")
+    bam, vcf = d / "csi.bam", d / "csi.vcf.gz"
+    shutil.copyfile(genomic_files.bam, bam)
+    shutil.copyfile(genomic_files.vcf, vcf)
+    pysam.index("-c", "-m", "12", str(bam))
+    pysam.tabix_index(str(vcf), preset="vcf", csi=True, force=True)
+    return bam, vcf

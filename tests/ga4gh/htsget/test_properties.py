@@ -40,15 +40,18 @@ def _blob(service: HtsgetService, obj, query: Query) -> bytes:
 @pytest.mark.parametrize(("attr", "endpoint", "fmt"),
                          [("bam", "reads", "BAM"), ("vcf", "variants", "VCF"),
                           ("bcf", "variants", "BCF"), ("odd-bam", "reads", "BAM"),
-                          ("odd-bcf", "variants", "BCF")])
+                          ("odd-bcf", "variants", "BCF"), ("csi-bam", "reads", "BAM"),
+                          ("csi-vcf", "variants", "VCF")])
 def test_random_regions(ctx: AppContext, genomic_files: GenomicFiles,
-                        reblocked: tuple[Path, Path], attr: str, endpoint: str,
-                        fmt: str) -> None:
+                        reblocked: tuple[Path, Path], csi_indexed: tuple[Path, Path],
+                        attr: str, endpoint: str, fmt: str) -> None:
     catalogue = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
     service = ctx.get(HtsgetService)
-    source = {"odd-bam": reblocked[0], "odd-bcf": reblocked[1]}.get(attr) or getattr(
-        genomic_files, attr)
+    source = {"odd-bam": reblocked[0], "odd-bcf": reblocked[1], "csi-bam": csi_indexed[0],
+              "csi-vcf": csi_indexed[1]}.get(attr) or getattr(genomic_files, attr)
     obj = catalogue.add(f"prop-{attr}", source)
+    if attr.startswith("csi-"):
+        assert obj.index_format is not None and obj.index_format.value == "CSI"
     reads = endpoint == "reads"
 
     def records(path: Path, regions: list[tuple[str, int, int]] | None) -> list[str]:
