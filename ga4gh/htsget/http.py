@@ -94,7 +94,7 @@ def ticket_json(
     urls: list[dict[str, Any]] = []
     for part in ticket.parts:
         if isinstance(part, Inline):
-            urls.append({"url": _data_uri(part.data), "class": part.cls})
+            urls.append({"url": part.uri, "class": part.cls})
         elif isinstance(part, ByteRange):
             if part.cls == "header" and part.end - part.start <= INLINE_HEADER_MAX:
                 data = store.read_range(key, part.start, part.end)

@@ -13,6 +13,8 @@ region gives, whatever the writer's block boundaries. CRAM: whole containers fro
 
 from __future__ import annotations
 
+import base64
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -53,6 +55,12 @@ class Inline:
 
     data: bytes
     cls: str
+
+    @functools.cached_property
+    def uri(self) -> str:
+        """The ``data:;base64,`` URI (htsget "Inline data block URIs"; the exact form htslib
+        parses), computed once per (memoised) ticket."""
+        return "data:;base64," + base64.b64encode(self.data).decode()
 
 
 Part = ByteRange | Inline
