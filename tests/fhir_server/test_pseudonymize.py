@@ -221,3 +221,16 @@ def test_vorgangsnummer_is_exchanged_once_per_transaction(tc: FakeTrustCenter) -
     with pytest.raises(InvalidRequest):
         without.apply([{"resourceType": "Patient", "identifier": [
             {"system": VORGANGSNUMMER_SYSTEM, "value": "ab" * 32}]}])
+
+
+def test_only_data_about_a_patient_is_labelled(step: PseudonymizeStep) -> None:
+    org = {"resourceType": "Organization", "name": "Klinikum",
+           "text": {"status": "generated", "div": "<div>Klinikum</div>"}}
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+           "subject": {"reference": "Patient/p1"}}
+    med = {"resourceType": "Medication", "code": {"text": "aspirin"},
+           "meta": {"security": [{"system": "x", "code": "y"}]}}
+    step.apply([org, obs, med])
+    assert "meta" not in org and "text" not in org
+    assert PSEUDED in obs["meta"]["security"]
+    assert med["meta"]["security"] == [{"system": "x", "code": "y"}]
