@@ -152,7 +152,8 @@ def _domain(body: dict[str, Any]) -> str:
     claims = _principal().claims or {}
     claimed = claims.get("domain")
     if claimed is not None:
-        allowed = {claimed} if isinstance(claimed, str) else set(claimed)  # type: ignore[arg-type]
+        allowed = ({claimed} if isinstance(claimed, str)
+                   else {str(c) for c in claimed} if isinstance(claimed, list | tuple) else set())
         if domain not in allowed:
             raise PermissionDenied("this token acts for another pseudonym domain")
     return domain
