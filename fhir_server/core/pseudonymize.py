@@ -220,6 +220,10 @@ class PseudonymizeStep:
         """Clean one Reference; True if it (may) point at a person or a bundle entry."""
         personal = False
         target = ref.get("reference")
+        if isinstance(ref.get("type"), str) and ref["type"] not in PERSON_TYPES:
+            # Typed as an organization, practitioner, device ...: not about the patient (a
+            # bundle-local urn: entry still makes the referring resource patient data).
+            return isinstance(target, str) and target.startswith("urn:")
         if isinstance(target, str):
             if target.startswith("Patient?") and "identifier=" in target:
                 ref["reference"] = self._conditional(target, pseudonyms)
@@ -303,6 +307,8 @@ def _identifier_pairs(resource: dict[str, Any], own_system: str) -> Iterator[tup
                 yield pair
     for node in _objects(resource):
         if _is_reference(node):
+            if isinstance(node.get("type"), str) and node["type"] not in PERSON_TYPES:
+                continue
             pair = _pair(node.get("identifier"), own_system)
             if pair is not None and pair[0] != own_system:
                 yield pair

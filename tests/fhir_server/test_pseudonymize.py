@@ -234,3 +234,18 @@ def test_only_data_about_a_patient_is_labelled(step: PseudonymizeStep) -> None:
     assert "meta" not in org and "text" not in org
     assert PSEUDED in obs["meta"]["security"]
     assert med["meta"]["security"] == [{"system": "x", "code": "y"}]
+
+
+def test_references_typed_to_non_persons_are_kept(step: PseudonymizeStep,
+                                                  tc: FakeTrustCenter) -> None:
+    npi = {"system": "http://hl7.org/fhir/sid/us-npi", "value": "9999926559"}
+    enc = {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
+           "participant": [{"individual": {"type": "Practitioner", "identifier": npi,
+                                           "display": "Dr. Billy Kiehn"}}],
+           "subject": {"type": "Patient", "identifier": {"system": "urn:mrn", "value": "7"},
+                       "display": "Erika"}}
+    step.apply([enc])
+    assert enc["participant"][0]["individual"] == {"type": "Practitioner", "identifier": npi,
+                                                   "display": "Dr. Billy Kiehn"}
+    assert enc["subject"]["identifier"]["system"] == SYSTEM and "display" not in enc["subject"]
+    assert tc.calls == [[("urn:mrn", "7")]]
