@@ -38,7 +38,9 @@ def verify_command(database: str) -> None:
     log = AuditLog(engine, ctx.keys.signing_key(AUDIT_KEY_NAME, "ed25519"))
     result = log.verify()
     if result.ok:
-        click.echo(f"audit log ({database}) intact: {result.entries} entries")
+        noun = "entry" if result.entries == 1 else "entries"
+        click.echo(f"audit log ({database}) intact: {result.entries} {noun}, head signed by "
+                   f"key {result.head_key_id or '-'}")
         return
     click.echo(
         f"audit log ({database}) BROKEN at entry {result.first_broken}: {result.reason} "
