@@ -142,3 +142,27 @@ def test_trust_center_accepts_broker_tokens_by_scope(world: World) -> None:
                              headers=bearer(token))
     assert denied.status_code == 403
     assert world.http.post("/trust-center/consent/decision", json=body).status_code == 401
+
+
+def test_drs_objects_and_access_urls_only_within_grants(
+    world: World, genomic_object: None
+) -> None:
+    world.grants.add(world.user_sub, "ds-1", HMB)
+    world.consent.allowed["d1"] = {HMB}
+    token = world.code_flow(world.public)["access_token"]  # type: ignore[arg-type]
+    drs = "/ga4gh/drs/v1"
+    ok = world.http.get(f"{drs}/objects/reads-ds1", headers=bearer(token))
+    assert ok.status_code == 200, ok.json
+    hidden = world.http.get(f"{drs}/objects/reads-ds2", headers=bearer(token))
+    assert hidden.status_code == 404
+    access_id = ok.json["access_methods"][0]["access_id"]
+    url = world.http.get(f"{drs}/objects/reads-ds1/access/{access_id}", headers=bearer(token))
+    assert url.status_code == 200 and url.json["url"]
+    denied = world.http.get(f"{drs}/objects/reads-ds2/access/{access_id}", headers=bearer(token))
+    assert denied.status_code == 404
+    bulk = world.http.post(f"{drs}/objects", headers=bearer(token),
+                           json={"bulk_object_ids": ["reads-ds1", "reads-ds2", "nope"]})
+    assert bulk.status_code == 200
+    assert bulk.json["summary"] == {"requested": 3, "resolved": 1, "unresolved": 2}
+    assert bulk.json["unresolved_drs_objects"] == [
+        {"error_code": 404, "object_ids": ["reads-ds2", "nope"]}]
