@@ -230,7 +230,7 @@ def load_paths(
 
 @click.group("fhir")
 def fhir_cli() -> None:
-    """FHIR R4 clinical data node: load data."""
+    """FHIR R4 clinical data node: load data, rebuild the search index."""
 
 
 @fhir_cli.command("load")
@@ -345,3 +345,28 @@ def seed_demo(ctx: Any) -> list[str]:
         "curl -s -X POST -H 'Content-Type: application/fhir+json' "
         '-d \'{"resourceType":"Patient","gender":"other"}\' {base}/fhir/Patient',
     ]
+
+
+@fhir_cli.command("reindex")
+@click.option("--type", "res_types", multiple=True, help="Only these resource types.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def reindex(res_types: tuple[str, ...], no_progress: bool) -> None:
+    """Rebuild the search index (needed after adding SearchParameter resources)."""
+    from tqdm import tqdm
+
+    from config.app import build_context
+    from config.cli import upgrade_all
+    from config.settings import load_settings
+    from fhir_server.storage.reindex import count_current
+    from fhir_server.storage.reindex import reindex as run_reindex
+    from fhir_server.storage.search_sql import build_searcher
+
+    ctx = build_context(load_settings())
+    upgrade_all(ctx)
+    searcher = build_searcher(ctx.engine, ctx.keys.secret("fhir-paging"))
+    types = list(res_types) or None
+    total = count_current(ctx.engine, types)
+    bar = tqdm(total=total, unit="res", disable=no_progress, file=sys.stderr)
+    done = run_reindex(ctx.engine, searcher.indexer, types, progress=bar.update)
+    bar.close()
+    click.echo(f"reindexed resources: {done}")

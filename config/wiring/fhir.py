@@ -13,8 +13,10 @@ from fhir_server.core.pipeline import WriteStep
 from fhir_server.core.service import FhirService
 from fhir_server.http.api import FhirApi, create_blueprint
 from fhir_server.http.errors import render_status
+from fhir_server.http.search import install as install_search
 from fhir_server.storage.ports import SearchIndexer
 from fhir_server.storage.scan_index import ScanIndexer
+from fhir_server.storage.search_sql import SqlSearcher, build_searcher
 from fhir_server.storage.sql import SqlFhirRepository
 from ga4gh.service_info.core import GENOMSEQ_VERSION
 
@@ -23,6 +25,11 @@ MIGRATIONS = (MigrationSet("fhir", "fhir_server.storage.migrations"),)
 
 def build_service(ctx: AppContext) -> FhirService:
     """The FHIR core on the main database, with the search index and write steps wired."""
+    if ctx.find(SearchIndexer) is None:
+        # The full search index (fhir_server.storage.search_sql), one registry per app.
+        searcher = build_searcher(ctx.engine, ctx.keys.secret("fhir-paging"))
+        ctx.provide(SqlSearcher, searcher)
+        ctx.provide(SearchIndexer, searcher.indexer)
     indexer = ctx.find(SearchIndexer) or ScanIndexer()
     step = ctx.find(WriteStep)
     return FhirService(
@@ -45,6 +52,9 @@ def wire(app: Flask, ctx: AppContext) -> None:
         software_version=GENOMSEQ_VERSION,
         public_base_url=settings.public_base_url,
     )
+    searcher = ctx.find(SqlSearcher)
+    if searcher is not None:
+        install_search(api, searcher)
     ctx.provide(FhirApi, api)
     app.register_blueprint(create_blueprint(api))
     register_error_renderer(app, settings.fhir.base_path, render_status)

@@ -33,7 +33,8 @@ def error_response(exc: GenomseqError) -> Response:
     if isinstance(exc, FhirError):
         issues = exc.issues
     else:
-        issues = [Issue("error", _CODE_BY_STATUS.get(exc.status, "exception"), exc.message)]
+        issues = [Issue("error", _CODE_BY_STATUS.get(exc.status, "exception"), exc.message,
+                        tuple(exc.expression))]
     resp = json_response(operation_outcome(issues), exc.status)
     if exc.status == 401:
         resp.headers["WWW-Authenticate"] = 'Bearer realm="fhir"'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -18,6 +19,16 @@ class SearchIndexer(Protocol):
         self, conn: Connection, resource_pk: int, res_type: str, resource: dict[str, Any]
     ) -> None:
         """Replace the index rows of one resource by those of its new current version."""
+        ...
+
+    def index_many(
+        self, conn: Connection, items: Sequence[tuple[int, str, dict[str, Any]]],
+        *, replace: bool = True,
+    ) -> None:
+        """Index many resources at once (one executemany per index table).
+
+        ``replace=False`` promises that none of them has index rows yet (new resources).
+        """
         ...
 
     def unindex(self, conn: Connection, resource_pk: int) -> None:

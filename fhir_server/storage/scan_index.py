@@ -59,6 +59,9 @@ class ScanIndexer:
     ) -> None:
         """Nothing to index."""
 
+    def index_many(self, conn: Connection, items: Any, *, replace: bool = True) -> None:
+        """Nothing to index."""
+
     def unindex(self, conn: Connection, resource_pk: int) -> None:
         """Nothing to remove."""
 

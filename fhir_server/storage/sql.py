@@ -231,12 +231,22 @@ class SqlUnitOfWork(FhirUnitOfWork):
                 for w in writes
             ],
         )
+        # Index in batches (one executemany per index table); resources created here have no
+        # index rows yet, so their old rows need no delete.
+        created = {(w.res_type, w.res_id) for w in new}
+        fresh, replaced = [], []
         for w in writes:
             pk = self._pks[(w.res_type, w.res_id)]
             if w.resource is None:
                 self.indexer.unindex(conn, pk)
+            elif (w.res_type, w.res_id) in created:
+                fresh.append((pk, w.res_type, w.resource))
             else:
-                self.indexer.index(conn, pk, w.res_type, w.resource)
+                replaced.append((pk, w.res_type, w.resource))
+        if fresh:
+            self.indexer.index_many(conn, fresh, replace=False)
+        if replaced:
+            self.indexer.index_many(conn, replaced)
 
 
 class SqlFhirRepository:

@@ -1,0 +1,1 @@
+"""Maintenance tools of the search core (registry generation)."""
