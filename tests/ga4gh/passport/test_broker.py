@@ -257,11 +257,11 @@ def test_bad_input_never_yields_a_server_error(world: World) -> None:
         resp = world.http.post("/passport/token", data=form)
         assert 400 <= resp.status_code < 500, (form, resp.status_code)
         assert resp.json["error"]
-    for query in ({}, {"response_type": "token"}, {"client_id": "\u00e9", "response_type": "code"},
+    for params in ({}, {"response_type": "token"}, {"client_id": "\u00e9", "response_type": "code"},
                   {"client_id": world.public.client_id, "response_type": "code",  # type: ignore[union-attr]
                    "redirect_uri": "javascript:alert(1)"}):
-        resp = world.http.get("/passport/authorize", query_string=query)
-        assert 400 <= resp.status_code < 500, (query, resp.status_code)
+        resp = world.http.get("/passport/authorize", query_string=params)
+        assert 400 <= resp.status_code < 500, (params, resp.status_code)
     for header in ("", "Bearer", "Bearer x.y.z", "Basic Zm9vOmJhcg==", "Bearer " + "a" * 70000):
         resp = world.http.get("/passport/userinfo", headers={"Authorization": header})
         assert resp.status_code == 401, header
