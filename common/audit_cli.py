@@ -29,12 +29,18 @@ def verify_command(database: str) -> None:
     from config.app import build_context
     from config.settings import load_settings
 
-    ctx = build_context(load_settings())
+    settings = load_settings()
+    if database == "trust-center" and settings.trust_center.url:
+        raise click.ClickException(
+            "the trust center runs elsewhere (trust_center.url): verify its log there")
+    ctx = build_context(settings)
     engine = ctx.trust_center_engine if database == "trust-center" else ctx.engine
     log = AuditLog(engine, ctx.keys.signing_key(AUDIT_KEY_NAME, "ed25519"))
     result = log.verify()
     if result.ok:
-        click.echo(f"audit log ({database}) intact: {result.entries} entries")
+        noun = "entry" if result.entries == 1 else "entries"
+        click.echo(f"audit log ({database}) intact: {result.entries} {noun}, head signed by "
+                   f"key {result.head_key_id or '-'}")
         return
     click.echo(
         f"audit log ({database}) BROKEN at entry {result.first_broken}: {result.reason} "

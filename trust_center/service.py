@@ -64,7 +64,8 @@ from trust_center.storage import sql
 
 # Identifier systems whose values are KVNRs (unchangeable part): pseudonyms derived from them
 # are person pseudonyms, so a node's patient links to the person's cases and consents.
-KVNR_SYSTEMS = frozenset({"http://fhir.de/sid/gkv/kvid-10", "kvnr"})
+KVNR_SYSTEMS = frozenset({"http://fhir.de/sid/gkv/kvid-10", "http://fhir.de/sid/pkv/kvid-10",
+                          "kvnr"})
 REIDENTIFICATION_PURPOSES = (Purpose.CASE_IDENTIFICATION, Purpose.RE_IDENTIFICATION)
 APPROVALS_NEEDED = 2
 _NODE_KIND = {DataKind.CLINICAL: DomainKind.CLINICAL_DATA_NODE,

@@ -101,6 +101,11 @@ def wire(app: Flask, ctx: AppContext) -> None:
         ctx.provide(ConsentService, client)  # type: ignore[type-abstract]
         _provide_write_step(ctx, client)
         return
+    if ctx.trust_center_engine is ctx.engine:
+        # § 64e: the trust center's mapping never shares a database with the data it maps
+        # (and on SQLite a node write would wait on its own trust center call).
+        raise SettingsError(
+            "trust_center.database_url must name a database of its own, not the main database")
     service = build_service(ctx)
     _provide_write_step(ctx, service)
     ctx.provide(TrustCenterService, service)

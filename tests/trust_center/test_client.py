@@ -132,3 +132,14 @@ def test_node_with_remote_trust_center_never_opens_its_database(
     assert not (tmp_path / "node" / "trust_center" / "master.key").exists()
     assert node.test_client().post("/trust-center/cases", json={}).status_code == 404
     ctx.engine.dispose()
+
+
+def test_trust_center_refuses_the_main_database(base_settings: Settings, tmp_path: Path) -> None:
+    from config.settings import SettingsError
+
+    shared = f"sqlite:///{tmp_path / 'one.sqlite'}"
+    settings = dataclasses.replace(
+        base_settings, data_dir=tmp_path, database_url=shared,
+        trust_center=dataclasses.replace(base_settings.trust_center, database_url=shared))
+    with pytest.raises(SettingsError, match="database of its own"):
+        create_app(settings)
