@@ -95,6 +95,8 @@ class GenomicsSettings:
     htsget_max_request_bytes: int = 1024 * 1024
     # Parsed indexes kept in memory per worker (LRU, keyed by object and modification time).
     index_cache_size: int = 64
+    # Largest byte range behind one ticket URL (htsget: data blocks "should not exceed ~1GB").
+    htsget_url_max_bytes: int = 1024 * 1024 * 1024
     # refget/seqcol: reference sequences and collections are public data (refget 2.0.0
     # "Security"): serve them without a token. Off: every request needs scope refget:read.
     refget_public: bool = True

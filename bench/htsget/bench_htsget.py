@@ -125,6 +125,29 @@ def ticket_body_bytes(ticket: dict) -> int:
     return total
 
 
+def cpu_per_ticket(scratch: Path) -> dict[str, float]:
+    """Process CPU ms per ticket request, warm (one query) and cold (distinct regions)."""
+    sys.path.insert(0, str(ROOT))
+    from config.app import create_app
+    from config.settings import Settings
+
+    app = create_app(Settings(data_dir=scratch, authorization="off", log_level="WARNING"))
+    client = app.test_client()
+    path = f"/ga4gh/htsget/v1/reads/na12878?{urlencode(QUERY)}"
+    client.get(path)
+    t = time.process_time()
+    for _ in range(500):
+        client.get(path)
+    warm = (time.process_time() - t) / 500 * 1000
+    t = time.process_time()
+    for i in range(300):
+        start = 4_990_000 + i * 307
+        q = urlencode({"referenceName": "11", "start": start, "end": start + 35_000})
+        assert client.get(f"/ga4gh/htsget/v1/reads/na12878?{q}").status_code == 200
+    cold = (time.process_time() - t) / 300 * 1000
+    return {"cpu_ms_per_ticket_warm": round(warm, 2), "cpu_ms_per_ticket_cold": round(cold, 2)}
+
+
 def wrk(url: str, connections: int, seconds: int, threads: int) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
@@ -212,6 +235,9 @@ def main() -> None:
         lat.sort()
         results["cold_ticket_p50_ms"] = round(lat[len(lat) // 2], 2)
         results["cold_ticket_p99_ms"] = round(lat[int(len(lat) * 0.99) - 1], 2)
+        # CPU time per ticket inside the app (test client, one thread): unlike wall-clock
+        # latency it barely moves with the machine's load.
+        results.update(cpu_per_ticket(scratch))
         # 3. throughput, 16 concurrent connections
         many = wrk(url, 16, 10, 2)
         results["tickets_per_s_16_clients"] = many["rps"]

@@ -86,23 +86,29 @@ def _base_url() -> str:
     return configured.rstrip("/") if configured else request.host_url.rstrip("/")
 
 
-def ticket_json(ticket: Ticket, store: ObjectStore, key: str, secret: bytes, ttl: int) -> dict:
-    """The ticket as htsget 1.3 JSON (every URL with a class)."""
+def ticket_json(
+    ticket: Ticket, store: ObjectStore, key: str, secret: bytes, ttl: int,
+    max_url_bytes: int = 1 << 30,
+) -> dict:
+    """The ticket as htsget 1.3 JSON (every URL with a class; long ranges split)."""
     base = _base_url()
     urls: list[dict[str, Any]] = []
     for part in ticket.parts:
         if isinstance(part, Inline):
-            urls.append({"url": _data_uri(part.data), "class": part.cls})
+            urls.append({"url": part.uri, "class": part.cls})
         elif isinstance(part, ByteRange):
             if part.cls == "header" and part.end - part.start <= INLINE_HEADER_MAX:
                 data = store.read_range(key, part.start, part.end)
                 urls.append({"url": _data_uri(data), "class": part.cls})
                 continue
-            urls.append({
-                "url": data_url(base, secret, key, part.start, part.end, ttl),
-                "headers": {"Range": f"bytes={part.start}-{part.end - 1}"},
-                "class": part.cls,
-            })
+            # Byte ranges concatenate, so a long range may be cut anywhere.
+            for start in range(part.start, part.end, max(1, max_url_bytes)):
+                end = min(part.end, start + max_url_bytes)
+                urls.append({
+                    "url": data_url(base, secret, key, start, end, ttl),
+                    "headers": {"Range": f"bytes={start}-{end - 1}"},
+                    "class": part.cls,
+                })
     return {"htsget": {"format": ticket.format, "urls": urls}}
 
 
@@ -181,7 +187,7 @@ def htsget_blueprint(service: HtsgetService, info: ServiceInfo) -> Blueprint:
         else:
             body = ticket_json(
                 service.ticket(obj, query), service.store, obj.storage_key, secret,
-                settings.url_ttl_seconds,
+                settings.url_ttl_seconds, settings.htsget_url_max_bytes,
             )
         resp = Response(json.dumps(body), mimetype="application/json")
         resp.headers["Content-Type"] = TICKET_MEDIA_TYPE

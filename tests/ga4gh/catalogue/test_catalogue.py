@@ -289,3 +289,36 @@ def test_reference_is_registered_with_the_real_refget(
     with pytest.raises(Conflict, match="refget"):
         catalogue.remove("ref-real")
     assert catalogue.remove("ref-real", force=True)
+
+
+def test_bgzipped_fasta_keeps_its_gzi(
+    catalogue: GenomicCatalogue, ctx: AppContext, genomic_files: GenomicFiles, tmp_path: Path
+) -> None:
+    bgz = tmp_path / "ref.fa.gz"
+    pysam.tabix_compress(str(genomic_files.fasta), str(bgz))
+    obj = catalogue.add("ref-bgz", bgz)
+    assert obj.format is FileFormat.FASTA and obj.name == "ref-bgz.fa.gz"
+    assert obj.index_format is IndexFormat.FAI
+    assert [k.rsplit("/", 1)[1] for k in obj.aux_keys] == ["ref-bgz.fa.gz.gzi"]
+    path = catalogue.local_path(obj)
+    with pysam.FastaFile(str(path)) as fa, pysam.FastaFile(str(genomic_files.fasta)) as plain:
+        assert fa.fetch("chr2", 100, 200) == plain.fetch("chr2", 100, 200)
+    store = ctx.get(ObjectStore)  # type: ignore[type-abstract]
+    assert catalogue.remove("ref-bgz", force=True)
+    assert not any(store.exists(k) for k in (obj.storage_key, obj.index_key, *obj.aux_keys))
+
+
+def test_unsorted_bam_is_refused(
+    catalogue: GenomicCatalogue, ctx: AppContext, genomic_files: GenomicFiles, tmp_path: Path
+) -> None:
+    """An index cannot be built for a BAM that is not coordinate-sorted: refused, clearly."""
+    unsorted = tmp_path / "unsorted.bam"
+    with pysam.AlignmentFile(str(genomic_files.bam)) as src:
+        records = list(src.fetch("chr1"))[:200]
+        with pysam.AlignmentFile(str(unsorted), "wb", template=src) as out:
+            for rec in reversed(records):
+                out.write(rec)
+    with pytest.raises(BadFile, match="not a valid BAM file"):
+        catalogue.add("unsorted", unsorted)
+    assert catalogue.get("unsorted") is None
+    assert _stored_files(ctx) == []
