@@ -166,12 +166,15 @@ class CustomParameters:
         self._checked = 0.0
         self._state: tuple[Any, ...] | None = None
 
+    def due(self) -> bool:
+        """True when the probe interval has passed."""
+        return time.monotonic() - self._checked >= self.interval
+
     def refresh(self, conn: Connection, force: bool = False) -> None:
         """Reload the custom parameters if the stored set changed."""
-        now = time.monotonic()
-        if not force and now - self._checked < self.interval:
+        if not force and not self.due():
             return
-        self._checked = now
+        self._checked = time.monotonic()
         r = resource_t
         state = tuple(conn.execute(
             select(func.count(), func.max(r.c.last_updated)).where(
@@ -696,6 +699,8 @@ class SqlSearcher:
 
     def refresh(self) -> None:
         """Pick up SearchParameter resources stored by other processes."""
+        if not self.indexer.custom.due():
+            return
         with self._read() as conn:
             self.indexer.custom.refresh(conn)
 
@@ -902,7 +907,7 @@ class SqlSearcher:
                 for row in rows]
 
     def _ref_idents(self, inc: Include, types: set[str]) -> list[int]:
-        idents = []
+        idents: list[int] = []
         for t in types:
             if inc.code == "*":
                 idents.extend(identity(t, code) for code, sp in self.registry.params(t).items()

@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from common.errors import InvalidInput
-from fhir_server.core.search.fhirpath import Item, reference_type
+from fhir_server.core.search.fhirpath import Item, reference_type, top_level_elements
 from fhir_server.core.search.registry import Registry, SearchParameter
 from fhir_server.core.search.values import (
     MAX_STRING,
@@ -102,10 +102,14 @@ class Extractor:
         """Every index row of one resource, by table."""
         rows: IndexRows = {t: [] for t in ROW_COLUMNS}
         root: Item = (resource, res_type)
+        present = top_level_elements(resource)
         for code, sp in self.registry.params(res_type).items():
             if sp.type == "special" or not sp.expression or code in ("_id", "_lastUpdated"):
                 continue
-            values = self.registry.compiled(res_type, sp).fn([root], root)
+            path = self.registry.compiled(res_type, sp)
+            if path.first_elements is not None and path.first_elements.isdisjoint(present):
+                continue  # none of the elements it reads is there
+            values = path.fn([root], root)
             if not values:
                 continue
             ident = identity(res_type, code)

@@ -398,10 +398,16 @@ def _bool_op(left: Fn, right: Fn, combine: Callable[[list[bool]], bool]) -> Fn:
 
 @dataclass(frozen=True)
 class CompiledPath:
-    """A compiled FHIRPath expression; call :meth:`evaluate` on a resource or element."""
+    """A compiled FHIRPath expression; call :meth:`evaluate` on a resource or element.
+
+    ``first_elements``: the top-level elements of the resource the expression can read
+    (``None`` when that is not known), so an extractor can skip it for resources that have
+    none of them.
+    """
 
     expression: str
     fn: Fn
+    first_elements: frozenset[str] | None = None
 
     def evaluate(self, value: Any, vtype: str | None = None) -> Collection:
         """The result collection of the expression with ``value`` as focus and root."""
@@ -411,7 +417,9 @@ class CompiledPath:
 
 def _split_union(expr: str) -> list[str]:
     """Top-level ``|`` branches of an expression (outside parentheses and strings)."""
-    parts, depth, cur, in_str = [], 0, [], False
+    parts: list[str] = []
+    cur: list[str] = []
+    depth, in_str = 0, False
     for ch in expr:
         if ch == "'":
             in_str = not in_str
@@ -448,5 +456,28 @@ def compile_path(expression: str, resource_type: str | None = None) -> CompiledP
                     if _branch_root(b) in (None, resource_type, "Resource", "DomainResource")]
             text = " | ".join(kept) if kept else ""
     if not text:
-        return CompiledPath(expression, lambda focus, this: [])
-    return CompiledPath(expression, _Parser(text, frozenset()).parse())
+        return CompiledPath(expression, lambda focus, this: [], frozenset())
+    first: frozenset[str] | None = None
+    if resource_type is not None:
+        names: set[str] = set()
+        for branch in _split_union(text):
+            m = re.match(r"^\(*\s*([A-Z][A-Za-z]*)\.([a-z][A-Za-z0-9]*)\b", branch)
+            if not m or m.group(1) not in (resource_type, "Resource", "DomainResource"):
+                break
+            names.add(m.group(2))
+        else:
+            first = frozenset(names)
+    return CompiledPath(expression, _Parser(text, frozenset()).parse(), first)
+
+
+def top_level_elements(resource: dict[str, Any]) -> set[str]:
+    """The element names present at the top of a resource (choice keys under their base)."""
+    out = set()
+    for key in resource:
+        out.add(key)
+        for i in range(1, len(key)):
+            if key[i].isupper():
+                if key[:i] in CHOICE_NAMES:
+                    out.add(key[:i])
+                break
+    return out

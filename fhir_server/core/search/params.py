@@ -301,7 +301,8 @@ class QueryParser:
             return self._chain(res_type, param, modifier, rest, value, depth)
         if modifier is not None and modifier not in _MODIFIERS.get(param.type, set()) \
                 and not (param.type == "reference" and self.registry.is_resource_type(modifier)):
-            raise InvalidInput(f"Modifier :{modifier} is not supported for "
+            # An unsupported modifier makes the parameter unsupported (lenient handling skips it).
+            raise UnknownParameter(f"Modifier :{modifier} is not supported for "
                                    f"{param.type} parameter {code!r}", expression=[name])
         if modifier == "missing":
             if value not in ("true", "false"):
@@ -320,7 +321,7 @@ class QueryParser:
                 raise InvalidInput(f"Invalid :missing value {value!r}")
             return Clause(res_type, code, None, modifier, [value == "true"])
         if modifier is not None and not (code == "_text" and modifier == "contains"):
-            raise InvalidInput(f"Modifier :{modifier} is not supported for {code}")
+            raise UnknownParameter(f"Modifier :{modifier} is not supported for {code}")
         raw = [unescape(v) for v in split_unescaped(value, ",")]
         if code == "_id":
             return Clause(res_type, code, None, None, raw)
@@ -364,7 +365,7 @@ class QueryParser:
             if len(parts) != len(param.components):
                 raise InvalidInput(f"Composite {param.code!r} needs {len(param.components)} "
                                    f"values joined with '$', got {text!r}")
-            parsed = []
+            parsed: list[Any] = []
             for comp, part in zip(param.components, parts, strict=True):
                 if comp.type == "token":
                     parsed.append(parse_token(part))

@@ -31,6 +31,9 @@ def h64(*parts: str | None) -> int:
 
 def normalize(text: str) -> str:
     """Case- and accent-insensitive form of a string value (search.html#string)."""
+    text = text[: MAX_STRING * 2]  # only the indexed prefix matters
+    if text.isascii():
+        return " ".join(text.lower().split())[:MAX_STRING]
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.casefold().split())[:MAX_STRING]

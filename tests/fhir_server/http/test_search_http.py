@@ -155,6 +155,8 @@ def test_lenient_handling_reports_ignored(data: FlaskClient) -> None:
     assert outcome and outcome[0]["resource"]["issue"][0]["expression"] == ["foo"]
     self_link = bundle["link"][0]["url"]
     assert "foo" not in self_link and "gender=female" in self_link
+    resp = data.get("/fhir/Patient?name:nope=x&gender=male", headers={"Prefer": "handling=lenient"})
+    assert resp.status_code == 200 and ids(resp.get_json()) == ["p1"]
 
 
 def test_summary_and_elements(data: FlaskClient) -> None:
@@ -268,3 +270,16 @@ def test_transaction_get_entry_search(data: FlaskClient) -> None:
     assert resp.status_code == 200
     inner = resp.get_json()["entry"][0]["resource"]
     assert inner["type"] == "searchset" and ids(inner) == ["p1"]
+
+
+def test_conditional_update_uses_full_search(data: FlaskClient) -> None:
+    body = {"resourceType": "Observation", "status": "amended",
+            "code": {"coding": [{"system": LOINC, "code": "29463-7"}]},
+            "subject": {"reference": "Patient/p1"}}
+    resp = data.put(f"/fhir/Observation?code={LOINC}|29463-7&patient=p1", json=body,
+                    headers={"Content-Type": FHIR_JSON})
+    assert resp.status_code == 200  # exactly one match (o2): updated in place
+    assert resp.headers["Location"].split("/_history")[0].endswith("/Observation/o2")
+    assert ids(data.get("/fhir/Observation?status=amended").get_json()) == ["o2"]
+    resp = data.put("/fhir/Observation?code=8302-2", json=body, headers={"Content-Type": FHIR_JSON})
+    assert resp.status_code == 412  # two matches

@@ -467,3 +467,30 @@ def test_update_reindexes(store: Store) -> None:
     store.put(Patient(id="p1", name=[{"family": "Neumann"}]))
     assert store.ids("Patient", "name=muller") == []
     assert store.ids("Patient", "name=neumann") == ["p1"]
+
+
+# search.html#modifiers (:identifier on references) and _revinclude:iterate
+def test_reference_identifier_modifier_and_revinclude_iterate(store: Store) -> None:
+    store.put(
+        Observation(
+            id="oi", status="final", code={"coding": [{"system": LOINC, "code": "1-8"}]},
+            subject={"identifier": {"system": MRN, "value": "12345"}},
+            hasMember=[{"reference": "Observation/o1"}],
+        )
+    )
+    assert store.ids("Observation", f"subject:identifier={MRN}|12345") == ["oi"]
+    assert store.ids("Observation", "subject:identifier=12345") == ["oi"]
+    assert store.ids("Observation", "subject:identifier=other|12345") == []
+    page = store.search(
+        "Patient",
+        "_id=p1&_revinclude=Observation:subject&_revinclude:iterate=Observation:has-member",
+    )
+    assert sorted(i.res_id for i in page.includes) == ["o1", "o2", "o5", "oi"]
+
+
+def test_type_qualified_chain_across_several_targets(store: Store) -> None:
+    # performer may point at Practitioner, Organization, Patient, ...: name is common to them
+    assert store.ids("Observation", "performer.name=house") == ["o4"]
+    assert store.ids("Observation", "performer:Organization.name=house") == []
+    with pytest.raises(InvalidInput):
+        store.ids("Observation", "performer:Nope.name=x")
