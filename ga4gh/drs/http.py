@@ -95,10 +95,17 @@ def drs_blueprint(catalogue: GenomicCatalogue, info: ServiceInfo) -> Blueprint:
             obj = catalogue.get(object_id)
             if obj is None:
                 missing.append(object_id)
-            elif not may_read(ctx, g.principal, obj):
-                forbidden.append(object_id)
-            else:
+                continue
+            try:
+                readable = may_read(ctx, g.principal, obj)
+            except NotFound:
+                # Outside the caller's grants (passport enforcement): reported as missing.
+                missing.append(object_id)
+                continue
+            if readable:
                 resolved.append(_doc(obj))
+            else:
+                forbidden.append(object_id)
         unresolved = [
             {"error_code": code, "object_ids": found}
             for code, found in ((404, missing), (403, forbidden)) if found

@@ -20,7 +20,7 @@ from ga4gh.passport.enforcement import Enforcer, declared_purpose
 # A FHIR resource belongs to a dataset through this tag (meta.tag), set by the node when it
 # assigns the resource to a dataset the platform provider registered.
 DATASET_TAG_SYSTEM = "https://genomseq.de/fhir/CodeSystem/dataset"
-HTSGET_KIND = "htsget"
+GENOMICS_KIND = "genomics"  # SMART-style scope: user/genomics.rs (htsget, DRS)
 
 
 def _purpose() -> str | None:
@@ -43,10 +43,10 @@ class PassportReadPolicy:
             return bool(self._fallback.may_read(principal, obj))
         if not principal.system and obj.dataset is None:
             # Not assigned to any dataset: no grant can cover it.
-            self._ctx.get(Enforcer).decide(principal, AccessRequest(HTSGET_KIND, "r", "-"))
+            self._ctx.get(Enforcer).decide(principal, AccessRequest(GENOMICS_KIND, "r", "-"))
             raise NotFound("no such object")
         node = self._ctx.settings.trust_center.genome_data_center_id
-        req = AccessRequest(HTSGET_KIND, "r", obj.dataset, obj.donor_pseudonym, _purpose(),
+        req = AccessRequest(GENOMICS_KIND, "r", obj.dataset, obj.donor_pseudonym, _purpose(),
                             f"grz:{node}")
         decision = self._ctx.get(Enforcer).decide(principal, req)
         if decision.outcome == "not_found":

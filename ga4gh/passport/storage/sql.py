@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from common.db import write_transaction
 from common.errors import Conflict, InvalidInput, NotFound
 from ga4gh.passport.core import scopes as smart
-from ga4gh.passport.core.jose import import_public_jwk
+from ga4gh.passport.core.jose import InvalidToken, import_public_jwk
 from ga4gh.passport.core.passwords import dummy_verify, hash_password, verify_password
 from ga4gh.passport.ports import (
     CLIENT_STATUSES,
@@ -140,7 +140,10 @@ class PassportStore:
             for key in keys:
                 if not isinstance(key, Mapping) or "d" in key or not key.get("kid"):
                     raise InvalidInput("jwks keys must be public keys with a kid")
-                import_public_jwk(key)
+                try:
+                    import_public_jwk(key)
+                except InvalidToken as exc:
+                    raise InvalidInput(f"jwks: {exc.message}") from exc
             method = "private_key_jwt"
         elif public:
             method = "none"

@@ -235,3 +235,41 @@ def test_cli_add_user(world: World, monkeypatch: object) -> None:
     assert result.exit_code == 0, result.output
     assert world.store.authenticate("grace", "a long enough password") is not None
     assert "password" not in result.output.split("\n")[-2]
+
+
+def test_bad_input_never_yields_a_server_error(world: World) -> None:
+    bad_forms = [
+        {},
+        {"grant_type": ""},
+        {"grant_type": "password", "username": "ada", "password": "x"},
+        {"grant_type": "implicit"},
+        {"grant_type": "authorization_code"},
+        {"grant_type": "authorization_code", "code": "x" * 5000, "client_id": "nope"},
+        {"grant_type": "refresh_token", "refresh_token": "\x00\x01"},
+        {"grant_type": "client_credentials", "client_assertion_type":
+         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": "a.b.c"},
+        {"grant_type": "client_credentials", "client_assertion_type":
+         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+         "client_assertion": "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOlsxXX0.AAAA"},
+        {"grant_type": EXCHANGE, "subject_token": "\u00e9" * 10},
+    ]
+    for form in bad_forms:
+        resp = world.http.post("/passport/token", data=form)
+        assert 400 <= resp.status_code < 500, (form, resp.status_code)
+        assert resp.json["error"]
+    for params in ({}, {"response_type": "token"}, {"client_id": "\u00e9", "response_type": "code"},
+                  {"client_id": world.public.client_id, "response_type": "code",  # type: ignore[union-attr]
+                   "redirect_uri": "javascript:alert(1)"}):
+        resp = world.http.get("/passport/authorize", query_string=params)
+        assert 400 <= resp.status_code < 500, (params, resp.status_code)
+    for header in ("", "Bearer", "Bearer x.y.z", "Basic Zm9vOmJhcg==", "Bearer " + "a" * 70000):
+        resp = world.http.get("/passport/userinfo", headers={"Authorization": header})
+        assert resp.status_code == 401, header
+        assert resp.json["error"] == "invalid_token"
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    resp = world.http.post("/passport/revoke", data={"token": "garbage",
+                                                      "client_id": world.public.client_id})  # type: ignore[union-attr]
+    assert resp.status_code == 200  # RFC 7009 2.2: unknown tokens answer 200
+    assert world.http.get("/passport/token").status_code == 405
+    missing = world.http.get("/passport/nope")
+    assert missing.status_code == 404 and missing.json["error"] == "not_found"

@@ -142,3 +142,57 @@ def test_trust_center_accepts_broker_tokens_by_scope(world: World) -> None:
                              headers=bearer(token))
     assert denied.status_code == 403
     assert world.http.post("/trust-center/consent/decision", json=body).status_code == 401
+
+
+def test_drs_objects_and_access_urls_only_within_grants(
+    world: World, genomic_object: None
+) -> None:
+    world.grants.add(world.user_sub, "ds-1", HMB)
+    world.consent.allowed["d1"] = {HMB}
+    token = world.code_flow(world.public)["access_token"]  # type: ignore[arg-type]
+    drs = "/ga4gh/drs/v1"
+    ok = world.http.get(f"{drs}/objects/reads-ds1", headers=bearer(token))
+    assert ok.status_code == 200, ok.json
+    hidden = world.http.get(f"{drs}/objects/reads-ds2", headers=bearer(token))
+    assert hidden.status_code == 404
+    access_id = ok.json["access_methods"][0]["access_id"]
+    url = world.http.get(f"{drs}/objects/reads-ds1/access/{access_id}", headers=bearer(token))
+    assert url.status_code == 200 and url.json["url"]
+    denied = world.http.get(f"{drs}/objects/reads-ds2/access/{access_id}", headers=bearer(token))
+    assert denied.status_code == 404
+    bulk = world.http.post(f"{drs}/objects", headers=bearer(token),
+                           json={"bulk_object_ids": ["reads-ds1", "reads-ds2", "nope"]})
+    assert bulk.status_code == 200
+    assert bulk.json["summary"] == {"requested": 3, "resolved": 1, "unresolved": 2}
+    assert bulk.json["unresolved_drs_objects"] == [
+        {"error_code": 404, "object_ids": ["reads-ds2", "nope"]}]
+
+
+@pytest.mark.parametrize("path", [
+    "/fhir/Observation?subject=Patient/p1",
+    "/fhir/Observation?_include=Observation:subject",
+    "/fhir/Patient?_revinclude=Observation:subject",
+    "/fhir/Observation?subject.name=Doe",
+    "/fhir/Observation?_summary=count",
+    "/fhir/Patient/p1/Observation",
+    "/fhir/Patient/p1/$everything",
+    "/fhir?_type=Observation",
+    "/fhir/Observation/_history",
+])
+def test_fhir_searches_by_researchers_are_refused_across_datasets(
+    world: World, fhir_data: dict[str, str], path: str
+) -> None:
+    # Searches are not yet filtered by grant and consent, so researchers get none at all
+    # (fail closed) rather than results from datasets they hold no grant for.
+    token = _researcher(world)
+    resp = world.http.get(path, headers=bearer(token))
+    assert resp.status_code == 403, (path, resp.status_code)
+    assert resp.json["resourceType"] == "OperationOutcome"
+    assert fhir_data["other_ds"] not in resp.text
+
+
+def test_fhir_search_by_node_is_allowed_by_scope(world: World, fhir_data: dict[str, str]) -> None:
+    node = world.node_token("system/Observation.rs").json["access_token"]
+    resp = world.http.get("/fhir/Observation?subject=Patient/p1", headers=bearer(node))
+    assert resp.status_code == 200, resp.json
+    assert resp.json["resourceType"] == "Bundle"

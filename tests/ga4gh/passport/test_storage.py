@@ -43,3 +43,38 @@ def test_async_decision_audit_keeps_every_entry_and_the_chain(ctx: AppContext) -
     entries = [e for e in log.entries(limit=1000) if e.event == "access.decision"]
     assert sorted(e.details["n"] for e in entries) == list(range(40))
     assert log.verify().ok
+
+
+def test_client_registration_refuses_bad_metadata(ctx: AppContext) -> None:
+    import pytest
+
+    from common.errors import InvalidInput, NotFound
+    from ga4gh.passport.storage.sql import PassportStore
+
+    store = PassportStore(ctx.engine)
+    bad: list[dict] = [
+        {"scopes": ["system/*.rz"]},
+        {"scopes": ["everything"]},
+        {"redirect_uris": ["http://evil.example/cb"]},
+        {"redirect_uris": ["https://app.example/cb#frag"]},
+        {"jwks": {"keys": []}},
+        {"jwks": {"keys": [{"kty": "oct", "k": "AAAA", "kid": "s"}]}},
+        {"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA",
+                            "kid": "private"}]}},
+        {"grant_types": ["authorization_code"]},
+        {"public": True, "redirect_uris": ["https://a.example/cb"],
+         "grant_types": ["client_credentials"]},
+    ]
+    for kwargs in bad:
+        with pytest.raises(InvalidInput):
+            store.register_client("X", "hospital", **kwargs)
+    with pytest.raises(NotFound):
+        store.set_status("gs-unknown", "suspended")
+    with pytest.raises(InvalidInput):
+        store.set_status("gs-unknown", "deleted")  # type: ignore[arg-type]
+    creds = store.register_client("Hospital", "hospital", scopes=["system/Observation.c"])
+    assert creds.client_secret and store.check_client_secret(creds.client_id, creds.client_secret)
+    assert not store.check_client_secret(creds.client_id, "wrong")
+    client = store.get(creds.client_id)
+    assert client is not None and client.token_endpoint_auth_method == "client_secret_basic"
+    assert creds.client_secret not in repr(client)
