@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -102,6 +103,10 @@ EntryRecord = VariantRecord | IndividualRecord | BiosampleRecord | AnalysisRecor
 
 class BeaconIndex(Protocol):
     """The variant and individual index the queries run against."""
+
+    def session(self) -> AbstractContextManager[None]:
+        """Scope in which all calls share one connection and snapshot (one request)."""
+        ...
 
     def datasets(self) -> list[DatasetRecord]:
         """Every indexed dataset."""

@@ -138,6 +138,11 @@ class BeaconService:
               scope: tuple[str, str] | None = None) -> dict[str, Any]:
         """Answer a query on entry type ``path`` (e.g. ``g_variants``), optionally scoped by
         ``(entity path, id)`` from an entry-by-id or cross-entry route."""
+        with self.index.session():
+            return self._query(path, q, caller, scope)
+
+    def _query(self, path: str, q: BeaconQuery, caller: Caller,
+               scope: tuple[str, str] | None) -> dict[str, Any]:
         entry = BY_PATH[path]
         visible = self._visible(caller)
         selection = Selection(
