@@ -130,8 +130,10 @@ class BeaconIndex(Protocol):
         """A page of matching entries of one dataset (consented individuals only)."""
         ...
 
-    def filtering_terms(self) -> list[tuple[str, str]]:
-        """(term, kind) of every term held by at least one consented individual."""
+    def filtering_terms(self, datasets: Sequence[str], min_individuals: int = 1
+                        ) -> list[tuple[str, str]]:
+        """(term, kind) of terms recorded for at least ``min_individuals`` consented
+        individuals of the given datasets."""
         ...
 
 

@@ -154,13 +154,20 @@ class SqlBeaconIndex:
         same = [r for r in rows if r[0] == chrom]
         return chrom, min(r[1] for r in same), max(r[2] for r in same)
 
-    def filtering_terms(self) -> list[tuple[str, str]]:
+    def filtering_terms(self, datasets: Sequence[str], min_individuals: int = 1
+                        ) -> list[tuple[str, str]]:
+        if not datasets:
+            return []
         with self._connect() as conn:
             rows = conn.execute(text(
-                "SELECT DISTINCT t.term, t.kind FROM beacon_individual_term t "
+                "SELECT t.term, t.kind FROM beacon_individual_term t "
                 "JOIN beacon_individual i ON i.pk = t.individual_pk "
-                "WHERE i.research_consent = :yes AND t.kind <> :anc ORDER BY t.term"),
-                {"yes": True, "anc": ANCESTOR_KIND}).all()
+                "JOIN beacon_dataset d ON d.pk = i.dataset_pk "
+                "WHERE i.research_consent = :yes AND t.kind <> :anc AND d.id IN :ids "
+                "GROUP BY t.term, t.kind HAVING COUNT(DISTINCT i.pk) >= :n ORDER BY t.term")
+                .bindparams(bindparam("ids", expanding=True)),
+                {"yes": True, "anc": ANCESTOR_KIND, "ids": list(datasets),
+                 "n": max(min_individuals, 1)}).all()
         return [(r[0], r[1]) for r in rows if term_kind(r[0])]
 
     def _resolve(self, conn: Any, datasets: Sequence[str], sel: Selection
