@@ -122,3 +122,21 @@ def test_digests_from_the_refget_collection_of_the_reference(app, ctx, client, t
     resp = client.get(B + "/g_variants", query_string={
         "referenceName": seqs["chr2"].ga4gh, "start": "9", "alternateBases": "C"})
     assert resp.status_code == 400
+
+
+def test_bcf_indexes_like_vcf(ctx, vcfs, tmp_path) -> None:
+    import pysam
+
+    from ga4gh.beacon.core.ports import VariantFile
+    from ga4gh.beacon.storage.loader import build_index
+
+    bcf = tmp_path / "public.bcf"
+    with pysam.VariantFile(str(vcfs["ds-public"])) as src, \
+            pysam.VariantFile(str(bcf), "wb", header=src.header) as out:
+        for rec in src:
+            out.write(rec)
+    from_vcf = build_index(ctx.engine, [VariantFile("v", "ds", str(vcfs["ds-public"]))],
+                           "GRCh38")
+    from_bcf = build_index(ctx.engine, [VariantFile("b", "ds", str(bcf), format="BCF")],
+                           "GRCh38")
+    assert (from_bcf.records, from_bcf.rows) == (from_vcf.records, from_vcf.rows) == (4, 11)
