@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -103,6 +104,10 @@ EntryRecord = VariantRecord | IndividualRecord | BiosampleRecord | AnalysisRecor
 class BeaconIndex(Protocol):
     """The variant and individual index the queries run against."""
 
+    def session(self) -> AbstractContextManager[None]:
+        """Scope in which all calls share one connection and snapshot (one request)."""
+        ...
+
     def datasets(self) -> list[DatasetRecord]:
         """Every indexed dataset."""
         ...
@@ -125,8 +130,10 @@ class BeaconIndex(Protocol):
         """A page of matching entries of one dataset (consented individuals only)."""
         ...
 
-    def filtering_terms(self) -> list[tuple[str, str]]:
-        """(term, kind) of every term held by at least one consented individual."""
+    def filtering_terms(self, datasets: Sequence[str], min_individuals: int = 1
+                        ) -> list[tuple[str, str]]:
+        """(term, kind) of terms recorded for at least ``min_individuals`` consented
+        individuals of the given datasets."""
         ...
 
 

@@ -84,10 +84,21 @@ class BeaconService:
     def beacon_map(self, base_url: str) -> dict[str, Any]:
         return R.map_response(self.identity, base_url)
 
-    def filtering_terms(self) -> dict[str, Any]:
-        terms = self.index.filtering_terms()
-        hpo = self.hpo() if any(k == "phenotype" for _t, k in terms) else None
-        return R.filtering_terms_response(self.identity, terms, hpo.label if hpo else None)
+    def filtering_terms(self, caller: Caller) -> dict[str, Any]:
+        """Terms of the datasets the caller may query. Outside a controlled-access grant a
+        term is listed only when at least ``count_threshold`` individuals carry it: a rare
+        diagnosis in the list would disclose its existence."""
+        with self.index.session():
+            visible = self._visible(caller)
+            granted = [d for d in visible
+                       if self.policy.tier(caller, d) == AccessTier.CONTROLLED]
+            others = [d for d in visible if d not in granted]
+            terms = set(self.index.filtering_terms(granted))
+            terms |= set(self.index.filtering_terms(others, self.disclosure.threshold))
+        terms_list = sorted(terms)
+        hpo = self.hpo() if any(k == "phenotype" for _t, k in terms_list) else None
+        return R.filtering_terms_response(self.identity, terms_list,
+                                          hpo.label if hpo else None)
 
     def error(self, status: int, message: str, q: BeaconQuery | None = None) -> dict[str, Any]:
         return R.error_response(self.identity, status, message, q)
@@ -138,6 +149,11 @@ class BeaconService:
               scope: tuple[str, str] | None = None) -> dict[str, Any]:
         """Answer a query on entry type ``path`` (e.g. ``g_variants``), optionally scoped by
         ``(entity path, id)`` from an entry-by-id or cross-entry route."""
+        with self.index.session():
+            return self._query(path, q, caller, scope)
+
+    def _query(self, path: str, q: BeaconQuery, caller: Caller,
+               scope: tuple[str, str] | None) -> dict[str, Any]:
         entry = BY_PATH[path]
         visible = self._visible(caller)
         selection = Selection(

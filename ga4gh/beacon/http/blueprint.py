@@ -103,7 +103,7 @@ def beacon_blueprint(service: BeaconService, service_info: dict[str, Any],
 
     @bp.route("/filtering_terms", methods=["GET", "POST"])
     def filtering_terms() -> Response:
-        return reply(service.filtering_terms())
+        return reply(service.filtering_terms(g.beacon_caller))
 
     @bp.route(f"/<any({_ENTRIES}):entry>", methods=["GET", "POST"])
     def entries(entry: str) -> Response:
@@ -121,7 +121,7 @@ def beacon_blueprint(service: BeaconService, service_info: dict[str, Any],
             raise NotFound(f"no route /{entry}/{entry_id}")
         if entry_id == "filtering_terms":
             # Every indexed term is about individuals and usable from every entry type.
-            return reply(service.filtering_terms())
+            return reply(service.filtering_terms(g.beacon_caller))
         return reply(service.query(entry, parse(entry), g.beacon_caller, (entry, entry_id)))
 
     return bp

@@ -9,7 +9,9 @@ so that long structural variants are found without scanning the whole contig.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, text
@@ -104,10 +106,29 @@ class SqlBeaconIndex:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Answer every call of one request on one connection (one pool checkout, one
+        consistent snapshot); calls outside a session open their own connection."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self.engine.connect() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    def _connect(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        return contextlib.nullcontext(conn) if conn is not None else self.engine.connect()
 
     # -- lookups -----------------------------------------------------------------------
     def datasets(self) -> list[DatasetRecord]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(text(
                 "SELECT id, name, description, created_at, updated_at FROM beacon_dataset "
                 "ORDER BY id")).all()
@@ -115,14 +136,14 @@ class SqlBeaconIndex:
 
     def lookup_digest(self, key: str) -> ResolvedName | None:
         column = "sq_digest" if key.startswith("SQ.") else "md5"
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             row = conn.execute(text(
                 f"SELECT assembly, name FROM beacon_contig WHERE {column} = :k"),  # noqa: S608
                 {"k": key}).first()
         return ResolvedName(row[0], row[1]) if row else None
 
     def gene_span(self, symbol: str, assembly: str) -> tuple[str, int, int] | None:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             rows = conn.execute(text(
                 "SELECT chrom, start_pos, end_pos FROM beacon_gene "
                 "WHERE assembly = :a AND upper(symbol) = upper(:s) ORDER BY chrom"),
@@ -133,13 +154,20 @@ class SqlBeaconIndex:
         same = [r for r in rows if r[0] == chrom]
         return chrom, min(r[1] for r in same), max(r[2] for r in same)
 
-    def filtering_terms(self) -> list[tuple[str, str]]:
-        with self.engine.connect() as conn:
+    def filtering_terms(self, datasets: Sequence[str], min_individuals: int = 1
+                        ) -> list[tuple[str, str]]:
+        if not datasets:
+            return []
+        with self._connect() as conn:
             rows = conn.execute(text(
-                "SELECT DISTINCT t.term, t.kind FROM beacon_individual_term t "
+                "SELECT t.term, t.kind FROM beacon_individual_term t "
                 "JOIN beacon_individual i ON i.pk = t.individual_pk "
-                "WHERE i.research_consent = :yes AND t.kind <> :anc ORDER BY t.term"),
-                {"yes": True, "anc": ANCESTOR_KIND}).all()
+                "JOIN beacon_dataset d ON d.pk = i.dataset_pk "
+                "WHERE i.research_consent = :yes AND t.kind <> :anc AND d.id IN :ids "
+                "GROUP BY t.term, t.kind HAVING COUNT(DISTINCT i.pk) >= :n ORDER BY t.term")
+                .bindparams(bindparam("ids", expanding=True)),
+                {"yes": True, "anc": ANCESTOR_KIND, "ids": list(datasets),
+                 "n": max(min_individuals, 1)}).all()
         return [(r[0], r[1]) for r in rows if term_kind(r[0])]
 
     def _resolve(self, conn: Any, datasets: Sequence[str], sel: Selection
@@ -289,7 +317,7 @@ class SqlBeaconIndex:
     # -- port methods ------------------------------------------------------------------
     def count(self, target: Target, datasets: Sequence[str], selection: Selection
               ) -> dict[str, Counts]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             pks, contigs = self._resolve(conn, datasets, selection)
             if not pks:
                 return {}
@@ -306,7 +334,7 @@ class SqlBeaconIndex:
 
     def records(self, target: Target, dataset: str, selection: Selection, offset: int,
                 limit: int) -> list[EntryRecord]:
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             pks, contigs = self._resolve(conn, [dataset], selection)
             if not pks:
                 return []

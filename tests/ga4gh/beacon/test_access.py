@@ -209,3 +209,15 @@ def test_passport_visas_grant_tiers(indexed, secured_factory) -> None:
         assert ask(app, COMMON, "record", "forged")["meta"]["returnedGranularity"] == "boolean"
     finally:
         ctx.authenticator = saved
+
+
+def test_filtering_terms_follow_visibility_and_threshold(indexed, secured_factory) -> None:
+    app = secured_factory(count_threshold=2)
+    client = app.test_client()
+    anonymous = {t["id"] for t in client.get(B + "/filtering_terms").get_json()["response"][
+        "filteringTerms"] if t["type"] == "ontologyTerm"}
+    # ds-public only; terms of a single individual (E11.9, E11.0, I10) are withheld
+    assert anonymous == {"NCIT:C16576", "NCIT:C20197", "HP:0001250"}
+    granted = {t["id"] for t in client.get(B + "/filtering_terms", headers={
+        "Authorization": "Bearer ctrl-token"}).get_json()["response"]["filteringTerms"]}
+    assert "ICD10GM:I10" not in granted  # a grant for ds-controlled, not for ds-public

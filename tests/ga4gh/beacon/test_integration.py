@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Iterator
+
+import pytest
 
 from ga4gh.beacon.core.ports import ResearchConsent, VariantFileSource
 from ga4gh.beacon.storage.adapters import TrustCenterConsent
@@ -14,6 +17,18 @@ from tests.ga4gh.beacon.conftest import FakeFacts
 from tests.ga4gh.beacon.test_queries import run_cli
 
 B = "/ga4gh/beacon/v2"
+
+
+@pytest.fixture()
+def catalogue(ctx) -> Iterator[GenomicCatalogue]:
+    """The real catalogue; objects a test adds are removed again (their files live in the
+    session's data directory, which the catalogue tests expect to find empty)."""
+    cat = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
+    before = {o.id for o in cat.list()}
+    yield cat
+    for obj in cat.list():
+        if obj.id not in before:
+            cat.remove(obj.id)
 
 
 class RecordingConsentService:
@@ -29,11 +44,10 @@ class RecordingConsentService:
         return ConsentDecision(pseudonym != "P2", "test")
 
 
-def test_index_from_catalogue_and_trust_center_consent(app, ctx, client, vcfs, tmp_path
-                                                       ) -> None:
+def test_index_from_catalogue_and_trust_center_consent(app, ctx, client, vcfs, tmp_path,
+                                                       catalogue) -> None:
     source = tmp_path / "donor.vcf.gz"
     shutil.copy(vcfs["ds-public"], source)
-    catalogue = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
     catalogue.add("beacon-obj-1", source, dataset="ds-cat")
     assert ctx.find(VariantFileSource) is not None  # type: ignore[type-abstract]
     result = run_cli(app, "beacon", "index")
@@ -71,8 +85,8 @@ def test_seed_demo(ctx, client) -> None:
     assert doc["responseSummary"]["numTotalResults"] >= 5
 
 
-def test_digests_from_the_refget_collection_of_the_reference(app, ctx, client, tmp_path
-                                                              ) -> None:
+def test_digests_from_the_refget_collection_of_the_reference(app, ctx, client, tmp_path,
+                                                              catalogue) -> None:
     import pysam
 
     from ga4gh.refget.ports import SequenceRegistry
@@ -93,7 +107,6 @@ def test_digests_from_the_refget_collection_of_the_reference(app, ctx, client, t
         rec = out.new_record(contig="chr1", start=9, alleles=("T", "C"))
         rec.samples["D1"]["GT"] = (0, 1)
         out.write(rec)
-    catalogue = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
     catalogue.add("beacon-mini", vcf, dataset="ds-mini", reference_digest=digest)
     result = run_cli(app, "beacon", "index")
     assert result.exit_code == 0, result.output
@@ -109,3 +122,21 @@ def test_digests_from_the_refget_collection_of_the_reference(app, ctx, client, t
     resp = client.get(B + "/g_variants", query_string={
         "referenceName": seqs["chr2"].ga4gh, "start": "9", "alternateBases": "C"})
     assert resp.status_code == 400
+
+
+def test_bcf_indexes_like_vcf(ctx, vcfs, tmp_path) -> None:
+    import pysam
+
+    from ga4gh.beacon.core.ports import VariantFile
+    from ga4gh.beacon.storage.loader import build_index
+
+    bcf = tmp_path / "public.bcf"
+    with pysam.VariantFile(str(vcfs["ds-public"])) as src, \
+            pysam.VariantFile(str(bcf), "wb", header=src.header) as out:
+        for rec in src:
+            out.write(rec)
+    from_vcf = build_index(ctx.engine, [VariantFile("v", "ds", str(vcfs["ds-public"]))],
+                           "GRCh38")
+    from_bcf = build_index(ctx.engine, [VariantFile("b", "ds", str(bcf), format="BCF")],
+                           "GRCh38")
+    assert (from_bcf.records, from_bcf.rows) == (from_vcf.records, from_vcf.rows) == (4, 11)
