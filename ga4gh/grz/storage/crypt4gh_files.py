@@ -9,7 +9,9 @@ FASTQ and BED files are verified without ever touching disk in plaintext.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import hashlib
 import multiprocessing
 import os
@@ -103,8 +105,9 @@ class _Indexer:
     """Builds a BAM index in a child process from a FIFO fed while decrypting.
 
     The BAM index build is the slowest part of the intake (htslib inflates every BGZF block);
-    running it beside the decryption hides the decryption's time. pysam keeps the GIL while
-    htslib reads, so the indexer is a forked process, not a thread.
+    running it beside the decryption can hide the decryption's time when a core is idle. pysam
+    keeps the GIL while htslib reads, so the indexer is a forked process, not a thread. Off by
+    default: on the shared 2-core benchmark machine it did not pay (docs/performance.md).
     """
 
     def __init__(self, workdir: Path, index_path: Path) -> None:
@@ -121,6 +124,9 @@ class _Indexer:
             try:
                 self.fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
                 os.set_blocking(self.fd, True)
+                with contextlib.suppress(OSError):
+                    # A larger pipe (Linux F_SETPIPE_SZ) means fewer switches between the two.
+                    fcntl.fcntl(self.fd, 1031, 1 << 20)
             except OSError as exc:
                 if exc.errno != errno.ENXIO:
                     raise
@@ -164,7 +170,7 @@ class _Indexer:
 class Crypt4GHFileProcessor:
     """FileProcessor: decrypt with the GRZ's secret key while hashing and inspecting."""
 
-    def __init__(self, secret_key: bytes, *, index_while_decrypting: bool = True) -> None:
+    def __init__(self, secret_key: bytes, *, index_while_decrypting: bool = False) -> None:
         self._keys = [(0, secret_key, None)]
         self.index_while_decrypting = index_while_decrypting
 

@@ -23,7 +23,7 @@ def test_bam_is_indexed_while_decrypting(tmp_path: Path, keys: Keys) -> None:
     encrypt(plain, tmp_path / "in" / "a.bam.c4gh", keys)
     work = tmp_path / "w"
     work.mkdir()
-    out = Crypt4GHFileProcessor(keys.grz_secret).process(
+    out = Crypt4GHFileProcessor(keys.grz_secret, index_while_decrypting=True).process(
         tmp_path / "in" / "a.bam.c4gh", "bam", work
     )
     assert out.sha256 == hashlib.sha256(plain).hexdigest() and out.size == len(plain)
@@ -39,7 +39,7 @@ def test_declared_bam_with_other_content_leaves_no_index(tmp_path: Path, keys: K
     encrypt(vcf_bytes(tmp_path / "a.vcf.gz"), tmp_path / "in" / "x.bam.c4gh", keys)
     work = tmp_path / "w"
     work.mkdir()
-    out = Crypt4GHFileProcessor(keys.grz_secret).process(
+    out = Crypt4GHFileProcessor(keys.grz_secret, index_while_decrypting=True).process(
         tmp_path / "in" / "x.bam.c4gh", "bam", work
     )
     assert out.detected_format == "VCF"
@@ -66,5 +66,7 @@ def test_truncated_file_is_refused_and_cleaned_up(tmp_path: Path, keys: Keys) ->
     work = tmp_path / "w"
     work.mkdir()
     with pytest.raises(DecryptionFailed):
-        Crypt4GHFileProcessor(keys.grz_secret).process(enc, "bam", work)
+        Crypt4GHFileProcessor(keys.grz_secret, index_while_decrypting=True).process(
+            enc, "bam", work
+        )
     assert list(work.iterdir()) == []
