@@ -137,7 +137,7 @@ def run_file(label: str, plain: Path, encrypted: Path, secret: bytes, repeat: in
         f"  index build, pysam                    {size / MB / t_pysam:6.0f} MB/s  {t_pysam:.3f} s"
     )
     print(
-        f"  index build, as the intake ({builder:8}) {size / MB / t_index:4.0f} MB/s  {t_index:.3f} s"
+        f"  index build, intake ({builder:8}) {size / MB / t_index:9.0f} MB/s  {t_index:.3f} s"
     )
     print(f"  intake, index after the pass (default) {size / MB / t_seq:5.0f} MB/s  {t_seq:.3f} s")
     print(f"  intake, index while decrypting        {size / MB / t_ovl:6.0f} MB/s  {t_ovl:.3f} s")
