@@ -46,9 +46,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         # transaction that starts with a read holds its snapshot (and BEGIN IMMEDIATE is possible).
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2
-    )
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

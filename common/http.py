@@ -56,8 +56,9 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Response:
         render = _renderer_for(app, request.path)
         resp = render(exc.code or 500, exc.name, exc.description or exc.name)
-        if exc.code == 405 and getattr(exc, "valid_methods", None):
-            resp.headers["Allow"] = ", ".join(exc.valid_methods or [])
+        valid_methods = getattr(exc, "valid_methods", None)
+        if exc.code == 405 and valid_methods:
+            resp.headers["Allow"] = ", ".join(valid_methods)
         return resp
 
     @app.errorhandler(GenomseqError)

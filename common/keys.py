@@ -8,6 +8,7 @@ published as a JWKS (RFC 7517) by whatever component needs it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import secrets
@@ -82,7 +83,11 @@ def _public_jwk(key: PrivateKey) -> dict[str, Any]:
 
 def _thumbprint(jwk: dict[str, Any]) -> str:
     """RFC 7638 JWK thumbprint (SHA-256) of the required members."""
-    required = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
+    required = {
+        "OKP": ("crv", "kty", "x"),
+        "EC": ("crv", "kty", "x", "y"),
+        "RSA": ("e", "kty", "n"),
+    }
     members = ",".join(f'"{k}":"{jwk[k]}"' for k in required[jwk["kty"]])
     return _b64u(hashlib.sha256(("{" + members + "}").encode()).digest())
 
@@ -106,14 +111,22 @@ class KeyStore:
                 path = self.directory / f"{name}.{kind}.pem"
                 if not path.exists():
                     key = _generate(kind)
-                    try:
+                    # Another process may create it first: then use theirs.
+                    with contextlib.suppress(FileExistsError):
                         _write_private(path, _pem(key))
-                    except FileExistsError:
-                        pass  # another process created it first: use theirs
                 loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+                if not isinstance(
+                    loaded,
+                    ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+                ):
+                    raise ValueError(f"{path} holds an unsupported key type")
                 jwk = _public_jwk(loaded)  # type: ignore[arg-type]
                 self._cache[cache_key] = SigningKey(
-                    name, kind, loaded, _thumbprint(jwk), _ALG[kind]  # type: ignore[arg-type]
+                    name,
+                    kind,
+                    loaded,
+                    _thumbprint(jwk),
+                    _ALG[kind],  # type: ignore[arg-type]
                 )
             return self._cache[cache_key]  # type: ignore[no-any-return]
 
@@ -124,10 +137,8 @@ class KeyStore:
             if cache_key not in self._cache:
                 path = self.directory / f"{name}.secret"
                 if not path.exists():
-                    try:
+                    with contextlib.suppress(FileExistsError):
                         _write_private(path, secrets.token_bytes(nbytes).hex().encode())
-                    except FileExistsError:
-                        pass
                 self._cache[cache_key] = bytes.fromhex(path.read_text().strip())
             return self._cache[cache_key]  # type: ignore[no-any-return]
 

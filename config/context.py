@@ -30,15 +30,17 @@ class AppContext:
     keys: KeyStore
     _services: dict[type, Any] = field(default_factory=dict)
 
-    def provide(self, port: type[T], implementation: T) -> None:
+    # Ports are often Protocols: mypy refuses abstract classes as type[T] arguments, so the
+    # port parameter is typed loosely and the result cast.
+    def provide(self, port: Any, implementation: Any) -> None:
         """Register the implementation of a port (a Protocol or class)."""
         self._services[port] = implementation
 
-    def get(self, port: type[T]) -> T:
+    def get(self, port: type[T] | Any) -> T:
         """The implementation registered for a port; KeyError if the component is not wired."""
         return cast(T, self._services[port])
 
-    def find(self, port: type[T]) -> T | None:
+    def find(self, port: type[T] | Any) -> T | None:
         """The implementation registered for a port, or None."""
         return cast("T | None", self._services.get(port))
 

@@ -95,6 +95,13 @@ class GenomicsSettings:
     htsget_max_request_bytes: int = 1024 * 1024
     # Parsed indexes kept in memory per worker (LRU, keyed by object and modification time).
     index_cache_size: int = 64
+    # Largest byte range behind one ticket URL (htsget: data blocks "should not exceed ~1GB").
+    htsget_url_max_bytes: int = 1024 * 1024 * 1024
+    # refget/seqcol: reference sequences and collections are public data (refget 2.0.0
+    # "Security"): serve them without a token. Off: every request needs scope refget:read.
+    refget_public: bool = True
+    # Largest sub-sequence in bases served through start/end or Range (0: no limit).
+    refget_subsequence_limit: int = 0
 
 
 @dataclass(frozen=True)
@@ -255,7 +262,7 @@ def _build(
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
         env_name = prefix + f.name.upper()
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             section = toml_values.get(f.name, {})
             if not isinstance(section, Mapping):
                 raise SettingsError(f"[{where}{f.name}] must be a table")

@@ -59,9 +59,9 @@ def _loadable(path: Path) -> bool:
 
 def _open(path: Path) -> IO[bytes]:
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     if path.name.endswith(".bz2"):
-        return bz2.open(path, "rb")
+        return bz2.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
 
 
@@ -105,8 +105,10 @@ def _load_one(path_str: str) -> FileResult:
         result.failures.append(f"cannot read: {exc}")
         return result
     try:
-        if isinstance(doc, dict) and doc.get("resourceType") == "Bundle" and doc.get("type") in (
-            "transaction", "batch"
+        if (
+            isinstance(doc, dict)
+            and doc.get("resourceType") == "Bundle"
+            and doc.get("type") in ("transaction", "batch")
         ):
             response = BundleProcessor(_service).process(doc)
             for i, entry in enumerate(response["entry"]):
@@ -154,8 +156,11 @@ def _load_ndjson(fh: IO[bytes], result: FileResult) -> None:
         for _, res in chunk:
             rid = res.get("id") if isinstance(res, dict) else None
             rtype = res.get("resourceType") if isinstance(res, dict) else None
-            req = {"method": "PUT", "url": f"{rtype}/{rid}"} if rid else {
-                "method": "POST", "url": str(rtype)}
+            req = (
+                {"method": "PUT", "url": f"{rtype}/{rid}"}
+                if rid
+                else {"method": "POST", "url": str(rtype)}
+            )
             entries.append({"resource": res, "request": req})
         try:
             BundleProcessor(_service).process(
@@ -185,7 +190,9 @@ def _load_ndjson(fh: IO[bytes], result: FileResult) -> None:
         flush()
 
 
-def load_paths(settings: Any, paths: list[str], workers: int, progress: bool = True) -> list[FileResult]:
+def load_paths(
+    settings: Any, paths: list[str], workers: int, progress: bool = True
+) -> list[FileResult]:
     """Load files in parallel; files that failed on unresolved references are retried last."""
     from tqdm import tqdm
 
@@ -195,8 +202,12 @@ def load_paths(settings: Any, paths: list[str], workers: int, progress: bool = T
     loaded = 0
     # forkserver: workers fork from a clean process, never from one with threads running.
     mp_context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init,
-                             initargs=(settings,), mp_context=mp_context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=max(1, workers),
+        initializer=_worker_init,
+        initargs=(settings,),
+        mp_context=mp_context,
+    ) as pool:
         pending = [str(f) for f in files]
         for round_ in range(2):
             futures = {pool.submit(_load_file, p): p for p in pending}
@@ -241,14 +252,16 @@ def load(paths: tuple[str, ...], workers: int | None, no_progress: bool) -> None
         raise click.ClickException("no loadable files (.json, .ndjson, .gz, .bz2) found")
     missing = [str(f) for f in files if not f.exists()]
     n_workers = workers or settings.fhir.load_workers or os.cpu_count() or 1
-    results = load_paths(settings, [str(f) for f in files if f.exists()], n_workers,
-                         progress=not no_progress)
+    results = load_paths(
+        settings, [str(f) for f in files if f.exists()], n_workers, progress=not no_progress
+    )
     failed = [r for r in results if r.failures]
     for path in missing:
         click.echo(f"FAILED {path}: no such file", err=True)
     for r in failed:
-        shown = "; ".join(r.failures[:3]) + (f" (+{len(r.failures) - 3} more)"
-                                              if len(r.failures) > 3 else "")
+        shown = "; ".join(r.failures[:3]) + (
+            f" (+{len(r.failures) - 3} more)" if len(r.failures) > 3 else ""
+        )
         click.echo(f"FAILED {r.path}: {shown}", err=True)
     resources = sum(r.resources for r in results)
     failures = sum(len(r.failures) for r in results) + len(missing)
@@ -266,37 +279,69 @@ def seed_demo(ctx: Any) -> list[str]:
     entries: list[dict[str, Any]] = []
     for i in range(1, 4):
         pid = f"demo-patient-{i}"
-        entries.append({
-            "resource": {"resourceType": "Patient", "id": pid, "gender": ["female", "male"][i % 2],
-                         "birthDate": f"19{60 + i}-0{i}"},
-            "request": {"method": "PUT", "url": f"Patient/{pid}"},
-        })
-        entries.append({
-            "resource": {
-                "resourceType": "Condition", "id": f"demo-condition-{i}",
-                "subject": {"reference": f"Patient/{pid}"},
-                "code": {"coding": [{"system": "http://fhir.de/CodeSystem/bfarm/icd-10-gm",
-                                     "code": "Q87.4", "display": "Marfan-Syndrom"}]},
-            },
-            "request": {"method": "PUT", "url": f"Condition/demo-condition-{i}"},
-        })
-        entries.append({
-            "resource": {
-                "resourceType": "Observation", "id": f"demo-observation-{i}", "status": "final",
-                "subject": {"reference": f"Patient/{pid}"},
-                "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2",
-                                     "display": "Body height"}]},
-                "valueQuantity": {"value": 160 + 5 * i, "unit": "cm",
-                                  "system": "http://unitsofmeasure.org", "code": "cm"},
-            },
-            "request": {"method": "PUT", "url": f"Observation/demo-observation-{i}"},
-        })
-    BundleProcessor(service).process({"resourceType": "Bundle", "type": "transaction",
-                                      "entry": entries})
+        entries.append(
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": pid,
+                    "gender": ["female", "male"][i % 2],
+                    "birthDate": f"19{60 + i}-0{i}",
+                },
+                "request": {"method": "PUT", "url": f"Patient/{pid}"},
+            }
+        )
+        entries.append(
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "id": f"demo-condition-{i}",
+                    "subject": {"reference": f"Patient/{pid}"},
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "http://fhir.de/CodeSystem/bfarm/icd-10-gm",
+                                "code": "Q87.4",
+                                "display": "Marfan-Syndrom",
+                            }
+                        ]
+                    },
+                },
+                "request": {"method": "PUT", "url": f"Condition/demo-condition-{i}"},
+            }
+        )
+        entries.append(
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": f"demo-observation-{i}",
+                    "status": "final",
+                    "subject": {"reference": f"Patient/{pid}"},
+                    "code": {
+                        "coding": [
+                            {
+                                "system": "http://loinc.org",
+                                "code": "8302-2",
+                                "display": "Body height",
+                            }
+                        ]
+                    },
+                    "valueQuantity": {
+                        "value": 160 + 5 * i,
+                        "unit": "cm",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "cm",
+                    },
+                },
+                "request": {"method": "PUT", "url": f"Observation/demo-observation-{i}"},
+            }
+        )
+    BundleProcessor(service).process(
+        {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    )
     return [
         "curl -s {base}/fhir/metadata",
         "curl -s {base}/fhir/Patient/demo-patient-1",
         "curl -s {base}/fhir/Patient/demo-patient-1/_history",
         "curl -s -X POST -H 'Content-Type: application/fhir+json' "
-        "-d '{\"resourceType\":\"Patient\",\"gender\":\"other\"}' {base}/fhir/Patient",
+        '-d \'{"resourceType":"Patient","gender":"other"}\' {base}/fhir/Patient',
     ]

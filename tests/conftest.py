@@ -33,8 +33,8 @@ def _pg_create(admin_url: str, name: str) -> str:
     with engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
-    return make_url(normalise_url(admin_url)).set(database=name).render_as_string(
-        hide_password=False
+    return (
+        make_url(normalise_url(admin_url)).set(database=name).render_as_string(hide_password=False)
     )
 
 
@@ -53,7 +53,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_urls(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def database_urls(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
     """(main URL, trust center URL) of fresh, empty databases for this session."""
     if backend == "sqlite":
         d = tmp_path_factory.mktemp("sqlite")

@@ -40,15 +40,22 @@ def test_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("::1", True), ("localhost", True), ("0.0.0.0", False),
-     ("192.0.2.1", False), ("", False)],
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.0.2.1", False),
+        ("", False),
+    ],
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
 
-def test_serve_refuses_public_bind_with_authorization_off(monkeypatch: pytest.MonkeyPatch,
-                                                          tmp_path) -> None:
+def test_serve_refuses_public_bind_with_authorization_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
     monkeypatch.setenv("GENOMSEQ_AUTHORIZATION", "off")
     monkeypatch.setenv("GENOMSEQ_DATA_DIR", str(tmp_path))
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])

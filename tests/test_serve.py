@@ -25,12 +25,20 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_serve_demo_runs_gunicorn_and_serves_demo_data(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "GENOMSEQ_DATA_DIR": str(tmp_path), "GENOMSEQ_AUTHORIZATION": "off",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "GENOMSEQ_DATA_DIR": str(tmp_path),
+        "GENOMSEQ_AUTHORIZATION": "off",
+        "PYTHONPATH": str(ROOT),
+    }
     env.pop("GENOMSEQ_DATABASE_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "config", "serve", "--demo", "--port", str(port), "--workers", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     try:

@@ -80,14 +80,29 @@ def load_bundles(data: Path) -> tuple[list[bytes], list[bytes], int]:
     return first, patients, total
 
 
-def run_wrk(url: str, script: str, connections: int, duration: int,
-            env: dict[str, str]) -> dict[str, Any]:
+def run_wrk(
+    url: str, script: str, connections: int, duration: int, env: dict[str, str]
+) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
     out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency",
-         "-s", fh.name, url],
-        capture_output=True, text=True, env={**os.environ, **env}, check=True,
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--latency",
+            "-s",
+            fh.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
     ).stdout
     os.unlink(fh.name)
 
@@ -100,18 +115,28 @@ def run_wrk(url: str, script: str, connections: int, duration: int,
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": round(rps, 1), "p50_ms": ms("50"), "p90_ms": ms("90"), "p99_ms": ms("99"),
-            "non_2xx": int(errors[1]) if errors else 0}
+    return {
+        "rps": round(rps, 1),
+        "p50_ms": ms("50"),
+        "p90_ms": ms("90"),
+        "p99_ms": ms("99"),
+        "non_2xx": int(errors[1]) if errors else 0,
+    }
 
 
 class Server:
     """A server subprocess, stopped with SIGTERM (gunicorn/uvicorn graceful stop)."""
 
     def __init__(self, cmd: list[str], env: dict[str, str], cwd: Path, health: str) -> None:
-        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=cwd,
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, **env},
+            cwd=cwd,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_up(health)
 
     def stop(self) -> None:
@@ -122,8 +147,9 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def ingest(base: str, first: list[bytes], patients: list[bytes], clients: int,
-           total: int) -> tuple[dict[str, Any], list[str]]:
+def ingest(
+    base: str, first: list[bytes], patients: list[bytes], clients: int, total: int
+) -> tuple[dict[str, Any], list[str]]:
     headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
     locations: list[str] = []
     lock = threading.Lock()
@@ -161,19 +187,26 @@ def ingest(base: str, first: list[bytes], patients: list[bytes], clients: int,
 
 def observation_body(patients: list[bytes]) -> bytes:
     doc = json.loads(patients[0])
-    obs = next(e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Observation")
+    obs = next(
+        e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Observation"
+    )
     obs.pop("id", None)
     for key in ("subject", "encounter"):
         obs.pop(key, None)
     return json.dumps(obs).encode()
 
 
-def bench_genomseq(args: argparse.Namespace, first: list[bytes], patients: list[bytes],
-                   total: int) -> dict[str, Any]:
+def bench_genomseq(
+    args: argparse.Namespace, first: list[bytes], patients: list[bytes], total: int
+) -> dict[str, Any]:
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="genomseq-bench-"))
-    env = {"GENOMSEQ_DATA_DIR": str(work), "GENOMSEQ_AUTHORIZATION": "off",
-           "GENOMSEQ_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    env = {
+        "GENOMSEQ_DATA_DIR": str(work),
+        "GENOMSEQ_AUTHORIZATION": "off",
+        "GENOMSEQ_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
     if not args.validate:
         env["GENOMSEQ_FHIR_VALIDATE"] = "false"
     dbname = None
@@ -184,8 +217,18 @@ def bench_genomseq(args: argparse.Namespace, first: list[bytes], patients: list[
         with psycopg.connect(args.pg_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{dbname}"')
         env["GENOMSEQ_DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + "/" + dbname
-    cmd = [sys.executable, "-m", "config", "serve", "--port", str(port),
-           "--workers", str(args.workers), "--threads", str(args.threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "config",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+    ]
     server = Server(cmd, env, ROOT, f"http://127.0.0.1:{port}/health")
     base = f"http://127.0.0.1:{port}/fhir"
     try:
@@ -193,12 +236,14 @@ def bench_genomseq(args: argparse.Namespace, first: list[bytes], patients: list[
         result["ingest"], locations = ingest(base, first, patients, args.clients, total)
         paths = Path(work) / "paths.txt"
         paths.write_text("\n".join(f"/fhir/{loc}" for loc in locations[: args.read_ids]) + "\n")
-        result["read"] = run_wrk(f"http://127.0.0.1:{port}", READ_LUA, 8, args.duration,
-                                 {"PATHS_FILE": str(paths)})
+        result["read"] = run_wrk(
+            f"http://127.0.0.1:{port}", READ_LUA, 8, args.duration, {"PATHS_FILE": str(paths)}
+        )
         body = Path(work) / "obs.json"
         body.write_bytes(observation_body(patients))
-        result["create"] = run_wrk(f"{base}/Observation", POST_LUA, args.clients,
-                                   args.duration, {"BODY_FILE": str(body)})
+        result["create"] = run_wrk(
+            f"{base}/Observation", POST_LUA, args.clients, args.duration, {"BODY_FILE": str(body)}
+        )
         return result
     finally:
         server.stop()
@@ -214,25 +259,43 @@ def bench_peer(args: argparse.Namespace, patients: list[bytes]) -> dict[str, Any
     port = free_port()
     work = Path(tempfile.mkdtemp(prefix="fhirstarter-bench-"))
     env = {"PEER_DB": str(work / "peer.sqlite")}
-    cmd = [str(PEER_VENV / "bin" / "uvicorn"), "peer_fhirstarter:app", "--port", str(port),
-           "--workers", str(args.workers), "--log-level", "warning"]
+    cmd = [
+        str(PEER_VENV / "bin" / "uvicorn"),
+        "peer_fhirstarter:app",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--log-level",
+        "warning",
+    ]
     server = Server(cmd, env, HERE, f"http://127.0.0.1:{port}/docs")
     try:
         body = work / "obs.json"
         body.write_bytes(observation_body(patients))
         result: dict[str, Any] = {"server": "fhirstarter 4.2.0", "backend": "sqlite"}
-        result["create"] = run_wrk(f"http://127.0.0.1:{port}/Observation", POST_LUA,
-                                   args.clients, args.duration, {"BODY_FILE": str(body)})
+        result["create"] = run_wrk(
+            f"http://127.0.0.1:{port}/Observation",
+            POST_LUA,
+            args.clients,
+            args.duration,
+            {"BODY_FILE": str(body)},
+        )
         s = requests.Session()
         ids = []
         for _ in range(500):
-            r = s.post(f"http://127.0.0.1:{port}/Observation", data=body.read_bytes(),
-                       headers={"Content-Type": "application/fhir+json"}, timeout=30)
+            r = s.post(
+                f"http://127.0.0.1:{port}/Observation",
+                data=body.read_bytes(),
+                headers={"Content-Type": "application/fhir+json"},
+                timeout=30,
+            )
             ids.append(r.headers["Location"].split("/")[-1])
         paths = work / "paths.txt"
         paths.write_text("\n".join(f"/Observation/{i}" for i in ids) + "\n")
-        result["read"] = run_wrk(f"http://127.0.0.1:{port}", READ_LUA, 8, args.duration,
-                                 {"PATHS_FILE": str(paths)})
+        result["read"] = run_wrk(
+            f"http://127.0.0.1:{port}", READ_LUA, 8, args.duration, {"PATHS_FILE": str(paths)}
+        )
         return result
     finally:
         server.stop()
@@ -257,8 +320,14 @@ def main() -> None:
     results = [bench_genomseq(args, first, patients, total)]
     if args.peer:
         results.append(bench_peer(args, patients))
-    text = json.dumps({"machine": f"{os.cpu_count()} cores", "args": {
-        k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2)
+    text = json.dumps(
+        {
+            "machine": f"{os.cpu_count()} cores",
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "results": results,
+        },
+        indent=2,
+    )
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ from uuid import uuid4
 
 from fhir.resources.observation import Observation
 from fhir.resources.patient import Patient
-
 from fhirstarter import FHIRProvider, FHIRStarter, InteractionContext
 from fhirstarter.exceptions import FHIRResourceNotFoundError
 
@@ -27,8 +26,9 @@ def _conn() -> sqlite3.Connection:
         conn = sqlite3.connect(DB, timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS res (t TEXT, id TEXT, body TEXT, "
-                     "PRIMARY KEY (t, id))")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS res (t TEXT, id TEXT, body TEXT, PRIMARY KEY (t, id))"
+        )
         _local.conn = conn
     return _local.conn
 

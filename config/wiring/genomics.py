@@ -105,6 +105,29 @@ def htsget_service_info(settings: Settings) -> ServiceInfo:
     )
 
 
+def seed_demo(ctx: AppContext) -> list[str]:
+    """Catalogue small generated BAM, CRAM, VCF, BCF and FASTA files for `serve --demo`."""
+    from ga4gh.catalogue.demo import make_genomic_files
+
+    catalogue: GenomicCatalogue = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
+    files = make_genomic_files(ctx.settings.data_dir / "genomics-demo")
+    wanted = [
+        ("demo-ref", files.fasta), ("demo-bam", files.bam), ("demo-cram", files.cram),
+        ("demo-vcf", files.vcf), ("demo-bcf", files.bcf),
+    ]
+    for object_id, path in wanted:
+        if catalogue.get(object_id) is None:
+            catalogue.add(object_id, path, dataset="demo")
+    return [
+        "curl '{base}/ga4gh/htsget/v1/reads/demo-bam?referenceName=chr1&start=10000&end=20000'",
+        "samtools view -c '{base}/ga4gh/htsget/v1/reads/demo-bam?referenceName=chr2'",
+        "bcftools view -H '{base}/ga4gh/htsget/v1/variants/demo-vcf?referenceName=chr1"
+        "&start=0&end=5000'",
+        "curl '{base}/ga4gh/drs/v1/objects/demo-bcf'",
+    ]
+
+
 COMPONENT = Component(
-    name="genomics", wire=wire, migrations=MIGRATIONS, commands=(genomics_cli,)
+    name="genomics", wire=wire, migrations=MIGRATIONS, commands=(genomics_cli,),
+    seed_demo=seed_demo,
 )

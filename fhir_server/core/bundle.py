@@ -99,8 +99,11 @@ def parse_entries(bundle: Any, bases: tuple[str, ...] = ()) -> tuple[str, list[E
     if kind not in ("batch", "transaction"):
         raise InvalidResource(
             f"Bundle.type must be batch or transaction, not {kind!r}",
-            issues=[Issue("error", "value", "Bundle.type must be batch or transaction",
-                          ("Bundle.type",))],
+            issues=[
+                Issue(
+                    "error", "value", "Bundle.type must be batch or transaction", ("Bundle.type",)
+                )
+            ],
         )
     raw_entries = bundle.get("entry", [])
     if not isinstance(raw_entries, list):
@@ -228,13 +231,16 @@ class BundleProcessor:
             if e.res_id and e.method != "GET":
                 key = f"{e.res_type}/{e.res_id}"
                 if key in seen:
-                    raise _bad(e.index, "request.url",
-                               f"{key} is also the target of entry {seen[key]}")
+                    raise _bad(
+                        e.index, "request.url", f"{key} is also the target of entry {seen[key]}"
+                    )
                 seen[key] = e.index
         writes = [e for e in entries if e.method in ("POST", "PUT")]
         # Write steps and validation are CPU work: do them before any database lock.
-        self.service.prepare([e.resource for e in writes if e.resource is not None],
-                             [f"{e.where}.resource" for e in writes])
+        self.service.prepare(
+            [e.resource for e in writes if e.resource is not None],
+            [f"{e.where}.resource" for e in writes],
+        )
         ordered = sorted(entries, key=lambda e: (_ORDER[e.method], e.index))
         timestamp = now_us()
         for e in entries:
@@ -280,12 +286,15 @@ class BundleProcessor:
                     if not early:
                         # In place: a retry maps the same fullUrls to the same ids again.
                         self._rewrite_references(uow, e, refmap, conditional)
-                    current = None if e.method == "POST" else uow.current(
-                        e.res_type, e.target_id
-                    )
+                    current = None if e.method == "POST" else uow.current(e.res_type, e.target_id)
                     e.write = self.service.plan_update(
-                        e.res_type, e.target_id, e.resource, current,
-                        parse_etag(e.if_match), e.method, timestamp,
+                        e.res_type,
+                        e.target_id,
+                        e.resource,
+                        current,
+                        parse_etag(e.if_match),
+                        e.method,
+                        timestamp,
                     )
                     if e.write is None:
                         e.version, e.status = current, 200
@@ -311,8 +320,11 @@ class BundleProcessor:
         or None when a reference points at an entry whose id only the transaction decides
         (conditional create/update): then everything happens inside the transaction.
         """
-        dynamic = {id(e) for e in writes if e.criteria is not None or (
-            e.method == "POST" and e.if_none_exist is not None)}
+        dynamic = {
+            id(e)
+            for e in writes
+            if e.criteria is not None or (e.method == "POST" and e.if_none_exist is not None)
+        }
         static: dict[str, str] = {}
         dynamic_urls = set()
         for e in writes:
@@ -334,6 +346,7 @@ class BundleProcessor:
                     conditional.setdefault(value, (e, value))
         resolved: dict[str, str] = {}
         if conditional:
+
             def lookup(uow: FhirUnitOfWork) -> None:
                 for value, (entry, _) in conditional.items():
                     resolved[value] = self._resolve_conditional(uow, entry, value)
@@ -438,11 +451,13 @@ class BundleProcessor:
         if current is None or current.deleted:
             raise Unprocessable(f"{e.where}: {e.res_type}/{e.target_id} does not exist")
         try:
-            patched = jsonpatch.JsonPatch(e.patch).apply(current.resource())
+            patched = jsonpatch.JsonPatch(e.patch or []).apply(current.resource())
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
             raise Unprocessable(f"{e.where}: the patch cannot be applied: {exc}") from None
-        if not isinstance(patched, dict) or patched.get("resourceType") != e.res_type or (
-            patched.get("id") != e.target_id
+        if (
+            not isinstance(patched, dict)
+            or patched.get("resourceType") != e.res_type
+            or (patched.get("id") != e.target_id)
         ):
             raise Unprocessable(f"{e.where}: a patch must not change resourceType or id")
         self.service.prepare([patched], [f"{e.where}.resource"])
@@ -493,8 +508,11 @@ class BundleProcessor:
         """Resolve conditional references of one batch entry in its own lookup."""
         assert e.resource is not None
         resource = _deep_copy(e.resource)
-        pending = [r for r in _references(resource)
-                   if "?" in r["reference"] and not r["reference"].startswith("#")]
+        pending = [
+            r
+            for r in _references(resource)
+            if "?" in r["reference"] and not r["reference"].startswith("#")
+        ]
         if pending:
             cache: dict[str, str] = {}
 

@@ -9,7 +9,14 @@ from typing import Any
 from fhir_server.core.model import instant, now_us
 
 TYPE_INTERACTIONS = (
-    "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
 )
 SYSTEM_INTERACTIONS = ("transaction", "batch", "history-system")
 

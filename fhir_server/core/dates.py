@@ -28,7 +28,7 @@ def parse_range(value: str, name: str = "date") -> tuple[int, int]:
     if not m:
         raise InvalidRequest(f"{name}: {value!r} is not a FHIR date or dateTime")
     g = m.groupdict()
-    tz = timezone.utc
+    tz = UTC
     if g["tz"] and g["tz"] != "Z":
         sign = 1 if g["tz"][0] == "+" else -1
         hh, mm = int(g["tz"][1:3]), int(g["tz"][4:6])
@@ -49,8 +49,14 @@ def parse_range(value: str, name: str = "date") -> tuple[int, int]:
             frac = g["f"] or ""
             micro = int((frac + "000000")[:6]) if frac else 0
             start = datetime(
-                year, int(g["m"]), int(g["d"]), int(g["H"]), int(g["M"]),
-                int(g["S"] or 0), micro, tzinfo=tz,
+                year,
+                int(g["m"]),
+                int(g["d"]),
+                int(g["H"]),
+                int(g["M"]),
+                int(g["S"] or 0),
+                micro,
+                tzinfo=tz,
             )
             if g["S"] is None:
                 step = timedelta(minutes=1)

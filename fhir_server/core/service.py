@@ -74,7 +74,7 @@ def parse_etag(value: str | None) -> int | None:
         raw = raw[2:]
     raw = raw.strip('"')
     if not raw.isdigit():
-        raise InvalidRequest(f"malformed ETag {value!r}: expected W/\"<versionId>\"")
+        raise InvalidRequest(f'malformed ETag {value!r}: expected W/"<versionId>"')
     return int(raw)
 
 
@@ -142,9 +142,15 @@ class FhirService:
 
     def history(self, query: HistoryQuery) -> HistoryPage:
         """History at instance, type or system level, newest first."""
-        if query.res_id is not None and query.res_type is not None:
-            if not is_valid_id(query.res_id) or self.repo.read(query.res_type, query.res_id) is None:
-                raise ResourceNotFound(f"{query.res_type}/{query.res_id} is not known")
+        if (
+            query.res_id is not None
+            and query.res_type is not None
+            and (
+                not is_valid_id(query.res_id)
+                or self.repo.read(query.res_type, query.res_id) is None
+            )
+        ):
+            raise ResourceNotFound(f"{query.res_type}/{query.res_id} is not known")
         return self.repo.history(query)
 
     # --- preparing content ---------------------------------------------------------------
@@ -245,7 +251,9 @@ class FhirService:
         if body_id != res_id:
             raise InvalidResource(
                 f"resource id {body_id!r} does not match the URL id {res_id!r}",
-                issues=[Issue("error", "invalid", "id does not match the URL", (f"{res_type}.id",))],
+                issues=[
+                    Issue("error", "invalid", "id does not match the URL", (f"{res_type}.id",))
+                ],
             )
         if not is_valid_id(res_id):
             raise InvalidRequest(f"invalid resource id {res_id!r}")
@@ -407,9 +415,12 @@ class FhirService:
                 raise PreconditionFailed(
                     f"version conflict: If-Match {expected}, current {current.version_id}"
                 )
-        if current is not None and not current.deleted:
-            if _strip_meta(current.resource()) == _strip_meta(resource):
-                return None  # no change: no new version (as HAPI FHIR and Blaze do)
+        if (
+            current is not None
+            and not current.deleted
+            and _strip_meta(current.resource()) == _strip_meta(resource)
+        ):
+            return None  # no change: no new version (as HAPI FHIR and Blaze do)
         return self._new_version(resource, res_type, res_id, current, method, timestamp)
 
     def _delete_in(

@@ -18,8 +18,12 @@ _SCOPE = re.compile(
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 
 
-def granted(scopes: Iterable[str], res_type: str, action: str,
-            contexts: tuple[str, ...] = ("system", "user")) -> bool:
+def granted(
+    scopes: Iterable[str],
+    res_type: str,
+    action: str,
+    contexts: tuple[str, ...] = ("system", "user"),
+) -> bool:
     """True if a scope of one of the contexts grants ``action`` (one of c r u d s) on the type."""
     for scope in scopes:
         m = _SCOPE.match(scope)

@@ -63,8 +63,10 @@ class FhirApi:
 
     def base_url(self) -> str:
         """Absolute base URL of the FHIR endpoint (configured or from the request)."""
-        root = self.public_base_url.rstrip("/") if self.public_base_url else (
-            request.host_url.rstrip("/")
+        root = (
+            self.public_base_url.rstrip("/")
+            if self.public_base_url
+            else (request.host_url.rstrip("/"))
         )
         return root + self.base_path
 
@@ -113,8 +115,9 @@ def _check_type(res_type: str) -> None:
         raise ResourceNotFound(f"unknown or unsupported resource type {res_type!r}")
 
 
-def _version_headers(resp: Response, api: FhirApi, version: StoredVersion,
-                     location: bool = False) -> Response:
+def _version_headers(
+    resp: Response, api: FhirApi, version: StoredVersion, location: bool = False
+) -> Response:
     resp.headers["ETag"] = version.etag
     resp.headers["Last-Modified"] = http_date(version.last_updated)
     if location:
@@ -129,8 +132,11 @@ def _write_response(api: FhirApi, result: WriteResult) -> Response:
         resp = Response(status=result.status)
     elif prefer.return_ == "OperationOutcome":
         verb = "created" if result.status == 201 else "updated"
-        resp = json_response(information(f"{version.res_type}/{version.res_id} {verb}"),
-                             result.status, indent=pretty(request))
+        resp = json_response(
+            information(f"{version.res_type}/{version.res_id} {verb}"),
+            result.status,
+            indent=pretty(request),
+        )
     else:
         resp = json_response(None, result.status, indent=pretty(request), raw=version.content)
     return _version_headers(resp, api, version, location=True)

@@ -96,8 +96,11 @@ def parse_prefer(request: Request, default_return: str = "representation") -> Pr
         for token in header.split(","):
             key, _, value = token.strip().partition("=")
             value = value.strip().strip('"')
-            if key.strip() == "return" and value in ("minimal", "representation",
-                                                     "OperationOutcome"):
+            if key.strip() == "return" and value in (
+                "minimal",
+                "representation",
+                "OperationOutcome",
+            ):
                 ret = value
             elif key.strip() == "handling" and value in ("strict", "lenient"):
                 handling = value

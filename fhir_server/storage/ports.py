@@ -24,9 +24,7 @@ class SearchIndexer(Protocol):
         """Remove every index row of one (deleted) resource."""
         ...
 
-    def match(
-        self, conn: Connection, res_type: str, criteria: list[tuple[str, str]]
-    ) -> list[int]:
+    def match(self, conn: Connection, res_type: str, criteria: list[tuple[str, str]]) -> list[int]:
         """Primary keys of current, non-deleted resources matching search criteria
         (conditional create/update/delete). Raises InvalidInput for unknown parameters."""
         ...

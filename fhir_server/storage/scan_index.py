@@ -54,8 +54,9 @@ class ScanIndexer:
 
     SUPPORTED = frozenset({"_id", "identifier"})
 
-    def index(self, conn: Connection, resource_pk: int, res_type: str,
-              resource: dict[str, Any]) -> None:
+    def index(
+        self, conn: Connection, resource_pk: int, res_type: str, resource: dict[str, Any]
+    ) -> None:
         """Nothing to index."""
 
     def unindex(self, conn: Connection, resource_pk: int) -> None:
@@ -69,8 +70,9 @@ class ScanIndexer:
                 )
         stmt = (
             select(_r.c.id, _r.c.res_id, _v.c.content)
-            .select_from(_r.join(_v, and_(_v.c.resource_id == _r.c.id,
-                                          _v.c.version_id == _r.c.version_id)))
+            .select_from(
+                _r.join(_v, and_(_v.c.resource_id == _r.c.id, _v.c.version_id == _r.c.version_id))
+            )
             .where(_r.c.res_type == res_type, _r.c.deleted.is_(False))
         )
         ids = [v for n, v in criteria if n == "_id"]

@@ -67,18 +67,25 @@ version_table = Table(
 )
 
 _r, _v = resource_table, version_table
-_CURRENT = (
-    select(
-        _r.c.id, _r.c.res_type, _r.c.res_id, _r.c.version_id, _r.c.last_updated, _r.c.deleted,
-        _v.c.method, _v.c.content,
-    )
-    .select_from(
-        _r.join(_v, and_(_v.c.resource_id == _r.c.id, _v.c.version_id == _r.c.version_id))
-    )
-)
+_CURRENT = select(
+    _r.c.id,
+    _r.c.res_type,
+    _r.c.res_id,
+    _r.c.version_id,
+    _r.c.last_updated,
+    _r.c.deleted,
+    _v.c.method,
+    _v.c.content,
+).select_from(_r.join(_v, and_(_v.c.resource_id == _r.c.id, _v.c.version_id == _r.c.version_id)))
 _VERSION_COLS = (
-    _v.c.id, _v.c.res_type, _v.c.res_id, _v.c.version_id, _v.c.last_updated, _v.c.deleted,
-    _v.c.method, _v.c.content,
+    _v.c.id,
+    _v.c.res_type,
+    _v.c.res_id,
+    _v.c.version_id,
+    _v.c.last_updated,
+    _v.c.deleted,
+    _v.c.method,
+    _v.c.content,
 )
 
 # SQLSTATEs worth retrying on PostgreSQL: serialization failure, deadlock.
@@ -91,8 +98,13 @@ def _stored(row: Any) -> StoredVersion:
     if content is not None and not isinstance(content, bytes):
         content = bytes(content)  # memoryview from psycopg
     return StoredVersion(
-        row.res_type, row.res_id, row.version_id, row.last_updated, bool(row.deleted),
-        row.method, content,
+        row.res_type,
+        row.res_id,
+        row.version_id,
+        row.last_updated,
+        bool(row.deleted),
+        row.method,
+        content,
     )
 
 
@@ -164,7 +176,8 @@ class SqlUnitOfWork(FhirUnitOfWork):
         if not writes:
             return
         conn = self.conn
-        new, changed = [], []
+        new: list[Write] = []
+        changed: list[Write] = []
         for w in writes:
             (changed if (w.res_type, w.res_id) in self._pks else new).append(w)
         if new:

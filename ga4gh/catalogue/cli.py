@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -18,6 +19,8 @@ def _catalogue() -> GenomicCatalogue:
     from config.wiring.genomics import MIGRATIONS
 
     ctx = app_context()
+    # Make sure the catalogue's tables exist (idempotent); Alembic's chatter is not news here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     for mset in MIGRATIONS:
         migrations.upgrade(ctx.engine, mset)
     return ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
@@ -31,7 +34,7 @@ def _add(object_id: str, file: Path, kind: Kind, dataset: str | None,
             progress=True,
         )
     except GenomseqError as exc:
-        raise click.ClickException(f"{file.name} refused: {exc.message}") from exc
+        raise click.ClickException(f"refused: {exc.message}") from exc
     click.echo(_summary(obj))
 
 
@@ -116,9 +119,15 @@ def list_objects(kind: str | None, dataset: str | None) -> None:
 
 @genomics.command("remove")
 @click.argument("object_id", metavar="ID")
+@click.option("--force", is_flag=True,
+              help="Also remove a reference whose sequences refget serves from its file.")
 @with_appcontext
-def remove(object_id: str) -> None:
+def remove(object_id: str, force: bool) -> None:
     """Remove an object from the catalogue and delete its stored files."""
-    if not _catalogue().remove(object_id):
+    try:
+        removed = _catalogue().remove(object_id, force=force)
+    except GenomseqError as exc:
+        raise click.ClickException(exc.message) from exc
+    if not removed:
         raise click.ClickException(f"no genomic object with id {object_id!r}")
     click.echo(f"removed {object_id}")

@@ -67,8 +67,12 @@ class GenomicCatalogue(Protocol):
         """Set dataset, donor pseudonym or reference digest (None leaves a field unchanged)."""
         ...
 
-    def remove(self, object_id: str) -> bool:
-        """Remove the record and the stored data and index files; False if unknown."""
+    def remove(self, object_id: str, *, force: bool = False) -> bool:
+        """Remove the record and the stored data and index files; False if unknown.
+
+        Raises ``common.errors.Conflict`` for a reference registered with refget (its
+        sequences are served from the stored file) unless ``force``.
+        """
         ...
 
     def local_path(self, obj: GenomicObject) -> Path | None:

@@ -120,11 +120,22 @@ class CatalogueService:
         self.records.update(obj)
         return obj
 
-    def remove(self, object_id: str) -> bool:
-        """Remove the record, then the stored files; False if the id is unknown."""
+    def remove(self, object_id: str, *, force: bool = False) -> bool:
+        """Remove the record, then the stored files; False if the id is unknown.
+
+        A reference whose sequences refget serves from its file is kept unless ``force``.
+        """
         obj = self.records.get(object_id)
         if obj is None:
             return False
+        if (
+            not force and obj.kind is Kind.REFERENCE and obj.reference_digest
+            and self._registry() is not None
+        ):
+            raise Conflict(
+                f"reference {object_id!r} is registered with refget, which serves its "
+                "sequences from the stored file; remove it with force to break that"
+            )
         self.records.delete(object_id)
         for key in _keys(obj):
             self.store.delete(key)

@@ -23,7 +23,7 @@ from common.errors import GenomseqError, InvalidInput
 from common.http import register_error_renderer
 from config.context import app_context
 from ga4gh.catalogue.access import authorize_read
-from ga4gh.catalogue.core.signing import Grant, sign, verify
+from ga4gh.catalogue.core.signing import Grant, sign, sign_payload, verify, verify_payload
 from ga4gh.catalogue.ports import ObjectStore
 from ga4gh.htsget.core.errors import (
     InvalidAuthentication,
@@ -35,12 +35,14 @@ from ga4gh.htsget.core.errors import (
 from ga4gh.htsget.core.request import READS, VARIANTS, parse_get, parse_post
 from ga4gh.htsget.core.tickets import ByteRange, Inline, Ticket
 from ga4gh.htsget.service import BrokenObject, HtsgetService
+from ga4gh.htsget.transcode import TranscodeSpec, transcoded_bam
 from ga4gh.service_info.core import ServiceInfo
 
 log = logging.getLogger("genomseq.htsget")
 
 PREFIX = "/ga4gh/htsget/v1"
 DATA_PREFIX = PREFIX + "/data"
+TRANSCODE_PREFIX = PREFIX + "/transcode"
 TICKET_MEDIA_TYPE = "application/vnd.ga4gh.htsget.v1.3.0+json; charset=utf-8"
 # Header byte ranges up to this size are inlined as data: URIs (one request fewer).
 INLINE_HEADER_MAX = 64 * 1024
@@ -84,8 +86,11 @@ def _base_url() -> str:
     return configured.rstrip("/") if configured else request.host_url.rstrip("/")
 
 
-def ticket_json(ticket: Ticket, store: ObjectStore, key: str, secret: bytes, ttl: int) -> dict:
-    """The ticket as htsget 1.3 JSON (every URL with a class)."""
+def ticket_json(
+    ticket: Ticket, store: ObjectStore, key: str, secret: bytes, ttl: int,
+    max_url_bytes: int = 1 << 30,
+) -> dict:
+    """The ticket as htsget 1.3 JSON (every URL with a class; long ranges split)."""
     base = _base_url()
     urls: list[dict[str, Any]] = []
     for part in ticket.parts:
@@ -96,11 +101,14 @@ def ticket_json(ticket: Ticket, store: ObjectStore, key: str, secret: bytes, ttl
                 data = store.read_range(key, part.start, part.end)
                 urls.append({"url": _data_uri(data), "class": part.cls})
                 continue
-            urls.append({
-                "url": data_url(base, secret, key, part.start, part.end, ttl),
-                "headers": {"Range": f"bytes={part.start}-{part.end - 1}"},
-                "class": part.cls,
-            })
+            # Byte ranges concatenate, so a long range may be cut anywhere.
+            for start in range(part.start, part.end, max(1, max_url_bytes)):
+                end = min(part.end, start + max_url_bytes)
+                urls.append({
+                    "url": data_url(base, secret, key, start, end, ttl),
+                    "headers": {"Range": f"bytes={start}-{end - 1}"},
+                    "class": part.cls,
+                })
     return {"htsget": {"format": ticket.format, "urls": urls}}
 
 
@@ -166,11 +174,21 @@ def htsget_blueprint(service: HtsgetService, info: ServiceInfo) -> Blueprint:
             raise NotFound(exc.message) from exc
         except GenomseqError as exc:
             raise PermissionDenied(exc.message) from exc
-        ticket = service.ticket(obj, query)
-        body = ticket_json(
-            ticket, service.store, obj.storage_key, ctx.keys.secret("htsget-url"),
-            settings.url_ttl_seconds,
-        )
+        secret = ctx.keys.secret("htsget-url")
+        if service.needs_transcoding(obj, query):
+            # fields/tags/notags asked for: one URL whose response is the filtered BAM.
+            spec = TranscodeSpec.of(obj, query).encode()
+            expires = int(time.time()) + settings.url_ttl_seconds
+            q = urlencode({"spec": spec, "expires": expires,
+                           "signature": sign_payload(secret, "transcode", spec, expires)})
+            body: dict[str, Any] = {"htsget": {
+                "format": query.format, "urls": [{"url": f"{_base_url()}{TRANSCODE_PREFIX}?{q}"}],
+            }}
+        else:
+            body = ticket_json(
+                service.ticket(obj, query), service.store, obj.storage_key, secret,
+                settings.url_ttl_seconds, settings.htsget_url_max_bytes,
+            )
         resp = Response(json.dumps(body), mimetype="application/json")
         resp.headers["Content-Type"] = TICKET_MEDIA_TYPE
         resp.headers["Cache-Control"] = "no-store"
@@ -194,10 +212,10 @@ def htsget_blueprint(service: HtsgetService, info: ServiceInfo) -> Blueprint:
             else ["VCF", "BCF"] if datatype == VARIANTS
             else ["BAM", "CRAM", "VCF", "BCF"]
         )
-        # fields/tags/notags are validated but records are served unfiltered (allowed:
+        # BAM is filtered by transcoding; CRAM and variants are served unfiltered (allowed:
         # "servers can respond with more information than requested").
-        block["fieldsParameterEffective"] = False
-        block["tagsParametersEffective"] = False
+        block["fieldsParameterEffective"] = datatype == READS
+        block["tagsParametersEffective"] = datatype == READS
         doc["htsget"] = block
         return Response(json.dumps(doc), mimetype="application/json")
 
@@ -353,8 +371,36 @@ def _chunks(store: ObjectStore, key: str, start: int, end: int) -> Iterator[byte
         os.close(fd)
 
 
+def transcode_blueprint(service: HtsgetService, store: ObjectStore) -> Blueprint:
+    """GET /ga4gh/htsget/v1/transcode: the filtered BAM of a signed transcode spec."""
+    bp = Blueprint("htsget_transcode", __name__, url_prefix=TRANSCODE_PREFIX)
+    bp.after_request(_cors)
+    bp.register_error_handler(GenomseqError, _render_domain_error)
+
+    @bp.get("")
+    def transcode() -> Response:
+        args = request.args
+        try:
+            spec, expires, signature = args["spec"], int(args["expires"]), args["signature"]
+        except (KeyError, ValueError) as exc:
+            raise PermissionDenied("the transcode URL is not signed") from exc
+        try:
+            verify_payload(app_context().keys.secret("htsget-url"), "transcode", spec, expires,
+                           signature, time.time())
+        except GenomseqError as exc:
+            raise PermissionDenied(exc.message) from exc
+        size, chunks = transcoded_bam(service, store, TranscodeSpec.decode(spec))
+        resp = Response(chunks, mimetype="application/octet-stream", direct_passthrough=True)
+        resp.headers["Content-Length"] = str(size)
+        resp.headers["Cache-Control"] = "private, max-age=0"
+        return resp
+
+    return bp
+
+
 def register(app: Flask, service: HtsgetService, store: ObjectStore, info: ServiceInfo) -> None:
-    """Register both blueprints and the htsget error renderer for routing errors."""
+    """Register the blueprints and the htsget error renderer for routing errors."""
     app.register_blueprint(data_blueprint(store))
+    app.register_blueprint(transcode_blueprint(service, store))
     app.register_blueprint(htsget_blueprint(service, info))
     register_error_renderer(app, PREFIX, _render_routing_error)

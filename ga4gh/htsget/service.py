@@ -14,7 +14,7 @@ from ga4gh.htsget.core.bgzf import BlockReader, CorruptData
 from ga4gh.htsget.core.cram import has_eof_container, read_cram_header
 from ga4gh.htsget.core.errors import NotFound, UnsupportedFormat
 from ga4gh.htsget.core.indexes import IndexError_, parse_bai, parse_crai, parse_csi, parse_tbi
-from ga4gh.htsget.core.request import READS, VARIANTS, Query
+from ga4gh.htsget.core.request import READS, VARIANTS, Query, filters_requested
 from ga4gh.htsget.core.tickets import BgzfLayout, CramLayout, Ticket, bgzf_ticket, cram_ticket
 
 KIND_OF_ENDPOINT = {READS: Kind.READS, VARIANTS: Kind.VARIANTS}
@@ -66,6 +66,12 @@ class HtsgetService:
         if obj is None or obj.kind != KIND_OF_ENDPOINT[endpoint]:
             raise NotFound(f"no {endpoint} with id {object_id!r}")
         return obj
+
+    def needs_transcoding(self, obj: GenomicObject, query: Query) -> bool:
+        """True if fields/tags/notags filter the records of a BAM (served by transcoding)."""
+        return (
+            obj.format is FileFormat.BAM and not query.header_only and filters_requested(query)
+        )
 
     def ticket(self, obj: GenomicObject, query: Query) -> Ticket:
         """The ticket answering a validated query for an object."""

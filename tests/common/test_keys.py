@@ -25,7 +25,9 @@ def test_jwks_verifies_a_token(tmp_path: Path) -> None:
     key = KeyStore(tmp_path).signing_key("broker", "ec-p256")
     from joserfc.jwk import ECKey
 
-    token = jwt.encode({"alg": "ES256", "kid": key.kid}, {"sub": "x"}, ECKey.import_key(key.private_pem()))
+    token = jwt.encode(
+        {"alg": "ES256", "kid": key.kid}, {"sub": "x"}, ECKey.import_key(key.private_pem())
+    )
     keyset = KeySet.import_key_set(jwks([key]))  # type: ignore[arg-type]
     assert jwt.decode(token, keyset).claims["sub"] == "x"
 

@@ -18,7 +18,7 @@ def test_defaults_are_the_embedded_sqlite() -> None:
 
 def test_environment_overrides_toml(tmp_path: Path) -> None:
     cfg = tmp_path / "genomseq.toml"
-    cfg.write_text('port = 9000\nworkers = 3\n[fhir]\ndefault_page_size = 20\nvalidate = false\n')
+    cfg.write_text("port = 9000\nworkers = 3\n[fhir]\ndefault_page_size = 20\nvalidate = false\n")
     s = load_settings({"GENOMSEQ_CONFIG": str(cfg), "GENOMSEQ_PORT": "9100"})
     assert s.port == 9100
     assert s.workers == 3

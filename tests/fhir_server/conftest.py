@@ -27,8 +27,12 @@ def observation(subject: str, value: float = 1.0, **fields: Any) -> dict[str, An
         "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
         "subject": {"reference": subject},
-        "valueQuantity": {"value": value, "unit": "cm", "system": "http://unitsofmeasure.org",
-                          "code": "cm"},
+        "valueQuantity": {
+            "value": value,
+            "unit": "cm",
+            "system": "http://unitsofmeasure.org",
+            "code": "cm",
+        },
     }
     base.update(fields)
     return Observation(**base).model_dump(mode="json", exclude_none=True)

@@ -14,8 +14,9 @@ def test_fhirclient_create_read_update_history_transaction(live_server: str) -> 
     from fhirclient.models.bundle import Bundle, BundleEntry, BundleEntryRequest
     from fhirclient.models.patient import Patient
 
-    smart = smart_client.FHIRClient(settings={"app_id": "genomseq-test",
-                                              "api_base": live_server + "/"})
+    smart = smart_client.FHIRClient(
+        settings={"app_id": "genomseq-test", "api_base": live_server + "/"}
+    )
     pat = Patient({"gender": "female", "birthDate": "1970-05"})
     created = pat.create(smart.server)
     assert created["resourceType"] == "Patient"
@@ -29,9 +30,15 @@ def test_fhirclient_create_read_update_history_transaction(live_server: str) -> 
     assert [e["request"]["method"] for e in history["entry"]] == ["PUT", "POST"]
 
     tx = Bundle({"type": "transaction"})
-    tx.entry = [BundleEntry({"fullUrl": "urn:uuid:6b6c2b7e-5a8d-4a54-9d43-0b0c1f7c9e11",
-                             "resource": patient(), "request": {"method": "POST",
-                                                                "url": "Patient"}})]
+    tx.entry = [
+        BundleEntry(
+            {
+                "fullUrl": "urn:uuid:6b6c2b7e-5a8d-4a54-9d43-0b0c1f7c9e11",
+                "resource": patient(),
+                "request": {"method": "POST", "url": "Patient"},
+            }
+        )
+    ]
     tx.entry[0].request = BundleEntryRequest({"method": "POST", "url": "Patient"})
     response = smart.server.post_json("", tx.as_json()).json()
     assert response["type"] == "transaction-response"

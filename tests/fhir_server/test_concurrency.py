@@ -18,8 +18,9 @@ def test_concurrent_conditional_creates_leave_one_resource(ctx: AppContext) -> N
 
     def create(_: int) -> tuple[str, int]:
         barrier.wait()
-        result = service.create("Patient", patient(identifier=[IDENT]),
-                                "identifier=https://hospital.example/mrn|race-1")
+        result = service.create(
+            "Patient", patient(identifier=[IDENT]), "identifier=https://hospital.example/mrn|race-1"
+        )
         return result.version.res_id, result.status
 
     with ThreadPoolExecutor(8) as pool:

@@ -49,13 +49,19 @@ def test_scopes_are_enforced(secured_app: Flask) -> None:
     resp = client.put("/fhir/Patient/p1", data=json.dumps(patient(id="p1")), headers=writer)
     assert resp.status_code == 201
     assert client.get("/fhir/Patient/p1", headers=reader).status_code == 200
-    denied = client.put("/fhir/Patient/p1", data=json.dumps(patient(id="p1", gender="male")),
-                        headers=reader)
+    denied = client.put(
+        "/fhir/Patient/p1", data=json.dumps(patient(id="p1", gender="male")), headers=reader
+    )
     assert denied.status_code == 403
     assert denied.get_json()["issue"][0]["code"] == "forbidden"
     assert client.get("/fhir/Observation/x", headers=reader).status_code == 403
-    tx = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": patient(id="p2"), "request": {"method": "PUT", "url": "Patient/p2"}}]}
+    tx = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": patient(id="p2"), "request": {"method": "PUT", "url": "Patient/p2"}}
+        ],
+    }
     assert client.post("/fhir", data=json.dumps(tx), headers=reader).status_code == 403
     assert client.get("/fhir/Patient/p2", headers=writer).status_code == 404
 
@@ -63,8 +69,10 @@ def test_scopes_are_enforced(secured_app: Flask) -> None:
 def test_body_over_limit_is_413_outcome(secured_app: Flask) -> None:
     client = secured_app.test_client()
     big = patient(id="p1", name=[{"family": "x" * 5000}])
-    resp = client.put("/fhir/Patient/p1", data=json.dumps(big),
-                      headers={"Authorization": "Bearer writer-token",
-                               "Content-Type": FHIR_JSON})
+    resp = client.put(
+        "/fhir/Patient/p1",
+        data=json.dumps(big),
+        headers={"Authorization": "Bearer writer-token", "Content-Type": FHIR_JSON},
+    )
     assert resp.status_code == 413
     assert resp.get_json()["issue"][0]["code"] == "too-costly"

@@ -13,13 +13,15 @@ from tests.fhir_server.conftest import FHIR_JSON, observation, patient
 
 
 def post(client: FlaskClient, path: str, body: Any, **headers: str) -> Any:
-    return client.post(f"/fhir/{path}", data=json.dumps(body),
-                       headers={"Content-Type": FHIR_JSON, **headers})
+    return client.post(
+        f"/fhir/{path}", data=json.dumps(body), headers={"Content-Type": FHIR_JSON, **headers}
+    )
 
 
 def put(client: FlaskClient, path: str, body: Any, **headers: str) -> Any:
-    return client.put(f"/fhir/{path}", data=json.dumps(body),
-                      headers={"Content-Type": FHIR_JSON, **headers})
+    return client.put(
+        f"/fhir/{path}", data=json.dumps(body), headers={"Content-Type": FHIR_JSON, **headers}
+    )
 
 
 def issue(resp: Any, index: int = 0) -> dict[str, Any]:
@@ -74,10 +76,12 @@ def test_conditional_read_headers(client: FlaskClient) -> None:
     assert client.get(f"/fhir/Patient/{pid}", headers={"If-None-Match": 'W/"2"'}).status_code == 200
     future = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))
     past = "Mon, 01 Jan 2001 00:00:00 GMT"
-    assert client.get(f"/fhir/Patient/{pid}",
-                      headers={"If-Modified-Since": future}).status_code == 304
-    assert client.get(f"/fhir/Patient/{pid}",
-                      headers={"If-Modified-Since": past}).status_code == 200
+    assert (
+        client.get(f"/fhir/Patient/{pid}", headers={"If-Modified-Since": future}).status_code == 304
+    )
+    assert (
+        client.get(f"/fhir/Patient/{pid}", headers={"If-Modified-Since": past}).status_code == 200
+    )
 
 
 # --- validation refusals: clear 4xx, nothing stored ----------------------------------------
@@ -194,10 +198,16 @@ def test_vread(client: FlaskClient) -> None:
 # --- patch ---------------------------------------------------------------------------------------
 
 
-def _patch(client: FlaskClient, path: str, ops: Any, ctype: str = "application/json-patch+json",
-           **headers: str) -> Any:
-    return client.patch(f"/fhir/{path}", data=json.dumps(ops),
-                        headers={"Content-Type": ctype, **headers})
+def _patch(
+    client: FlaskClient,
+    path: str,
+    ops: Any,
+    ctype: str = "application/json-patch+json",
+    **headers: str,
+) -> Any:
+    return client.patch(
+        f"/fhir/{path}", data=json.dumps(ops), headers={"Content-Type": ctype, **headers}
+    )
 
 
 def test_json_patch(client: FlaskClient) -> None:
@@ -253,8 +263,12 @@ def test_conditional_create(client: FlaskClient) -> None:
 def test_conditional_create_with_several_matches_is_412(client: FlaskClient) -> None:
     post(client, "Patient", patient(identifier=[IDENT]))
     post(client, "Patient", patient(identifier=[IDENT]))
-    resp = post(client, "Patient", patient(identifier=[IDENT]),
-                **{"If-None-Exist": "identifier=urn:oid:1.2.276.0.76.4.8|MRN-1"})
+    resp = post(
+        client,
+        "Patient",
+        patient(identifier=[IDENT]),
+        **{"If-None-Exist": "identifier=urn:oid:1.2.276.0.76.4.8|MRN-1"},
+    )
     assert resp.status_code == 412
 
 
@@ -313,8 +327,9 @@ def test_prefer_return(client: FlaskClient) -> None:
         ("/fhir/metadata?_format=json", {"Accept": "application/xml"}, 200),
     ],
 )
-def test_accept_and_format(client: FlaskClient, url: str, headers: dict[str, str],
-                           status: int) -> None:
+def test_accept_and_format(
+    client: FlaskClient, url: str, headers: dict[str, str], status: int
+) -> None:
     resp = client.get(url, headers=headers)
     assert resp.status_code == status
     if status != 200:
@@ -324,8 +339,11 @@ def test_accept_and_format(client: FlaskClient, url: str, headers: dict[str, str
 def test_unsupported_content_type_is_415(client: FlaskClient) -> None:
     resp = client.post("/fhir/Patient", data="<Patient/>", content_type="application/fhir+xml")
     assert resp.status_code == 415
-    resp = client.post("/fhir/Patient", data=json.dumps(patient()),
-                       content_type="application/fhir+json; fhirVersion=5.0")
+    resp = client.post(
+        "/fhir/Patient",
+        data=json.dumps(patient()),
+        content_type="application/fhir+json; fhirVersion=5.0",
+    )
     assert resp.status_code == 415
     assert count(client, "Patient") == 0
 
@@ -350,7 +368,8 @@ def test_capability_statement(client: FlaskClient) -> None:
     codes = {i["code"] for i in patient_cap["interaction"]}
     assert {"read", "vread", "update", "patch", "delete", "create", "history-instance"} <= codes
     assert {"transaction", "batch", "history-system"} <= {
-        i["code"] for i in cs["rest"][0]["interaction"]}
+        i["code"] for i in cs["rest"][0]["interaction"]
+    }
 
 
 # --- history --------------------------------------------------------------------------------------

@@ -43,3 +43,24 @@ def verify(secret: bytes, grant: Grant, signature: str, now: float) -> Grant:
     if now > grant.expires:
         raise PermissionDenied("the data URL has expired; request a new ticket")
     return grant
+
+
+def _payload_mac(secret: bytes, purpose: str, payload: str, expires: int) -> str:
+    msg = f"genomseq-{purpose}-v1\n{payload}\n{expires}".encode()
+    digest = hmac.new(secret, msg, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def sign_payload(secret: bytes, purpose: str, payload: str, expires: int) -> str:
+    """Signature of an opaque payload for one purpose until ``expires``."""
+    return _payload_mac(secret, purpose, payload, expires)
+
+
+def verify_payload(
+    secret: bytes, purpose: str, payload: str, expires: int, signature: str, now: float
+) -> None:
+    """PermissionDenied unless the signature matches and has not expired."""
+    if not hmac.compare_digest(_payload_mac(secret, purpose, payload, expires), signature):
+        raise PermissionDenied("the data URL signature is invalid")
+    if now > expires:
+        raise PermissionDenied("the data URL has expired; request a new ticket")

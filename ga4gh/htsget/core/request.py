@@ -218,3 +218,12 @@ def _region(endpoint: str, raw: Any, i: int) -> Region:
     if start is not None and end is not None and start >= end:
         raise InvalidRange(f"regions[{i}]: start ({start}) must be less than end ({end})")
     return Region(name, start, end)
+
+
+def filters_requested(query: Query) -> bool:
+    """True if ``fields``, ``tags`` or ``notags`` would remove anything from the records."""
+    return (
+        (query.fields is not None and query.fields != FIELDS)
+        or query.tags is not None
+        or bool(query.notags)
+    )

@@ -33,6 +33,9 @@ from ga4gh.htsget.core.records import Header, RecordTuple
 from ga4gh.htsget.core.request import Query, Region
 
 HEADER, BODY = "header", "body"
+# Deflate level of re-encoded edge blocks: level 2 is about 3x faster than 6 for ~10% more
+# bytes on two partial blocks per region (tickets are computed per request).
+INLINE_LEVEL = 2
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ def _bgzf_header(layout: BgzfLayout) -> list[Part]:
             data += block.data[: uoffset_of(end)]
             break
         data += block.data
-    return [Inline(compress(bytes(data)), HEADER)]
+    return [Inline(compress(bytes(data), INLINE_LEVEL), HEADER)]
 
 
 def region_intervals(layout: BgzfLayout, tid: int, region: Region) -> list[Interval]:
@@ -246,17 +249,18 @@ def _interval_parts(reader: BlockReader, start: int, end: int) -> list[Part]:
     cs, us = coffset_of(start), uoffset_of(start)
     ce, ue = coffset_of(end), uoffset_of(end)
     if cs == ce:
-        return [Inline(compress(reader.block(cs).data[us:ue]), BODY)] if ue > us else []
+        data = reader.block(cs).data[us:ue]
+        return [Inline(compress(data, INLINE_LEVEL), BODY)] if ue > us else []
     parts: list[Part] = []
     raw_start = cs
     if us:
         block = reader.block(cs)
-        parts.append(Inline(compress(block.data[us:]), BODY))
+        parts.append(Inline(compress(block.data[us:], INLINE_LEVEL), BODY))
         raw_start = block.next_coffset
     if ce > raw_start:
         parts.append(ByteRange(raw_start, ce, BODY))
     if ue:
-        parts.append(Inline(compress(reader.block(ce).data[:ue]), BODY))
+        parts.append(Inline(compress(reader.block(ce).data[:ue], INLINE_LEVEL), BODY))
     return parts
 
 

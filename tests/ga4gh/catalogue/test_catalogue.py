@@ -27,7 +27,7 @@ def catalogue(ctx: AppContext) -> GenomicCatalogue:
     cat = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
     yield cat
     for obj in cat.list():
-        cat.remove(obj.id)
+        cat.remove(obj.id, force=True)
 
 
 def _stored_files(ctx: AppContext) -> list[str]:
@@ -240,10 +240,14 @@ def test_cli_add_list_remove(
     result = runner.invoke(cli, ["genomics", "add-variants", "v2", str(genomic_files.bam)],
                            obj=info)
     assert result.exit_code != 0
-    assert "refused" in result.output and "not variants" in result.output
+    assert "refused:" in result.output and "not variants" in result.output
+    result = runner.invoke(cli, ["genomics", "remove", "ref"], obj=info)
+    assert result.exit_code != 0 and "refget" in result.output
+    result = runner.invoke(cli, ["genomics", "remove", "ref", "--force"], obj=info)
+    assert result.exit_code == 0
     result = runner.invoke(cli, ["genomics", "list"], obj=info)
     assert result.exit_code == 0
-    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["ref", "s1", "v1"]
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["s1", "v1"]
     result = runner.invoke(cli, ["genomics", "remove", "s1"], obj=info)
     assert result.exit_code == 0 and catalogue.get("s1") is None
     result = runner.invoke(cli, ["genomics", "remove", "s1"], obj=info)
@@ -263,3 +267,58 @@ def test_leftover_files_never_block_an_id(
     assert not store.exists(second.storage_key) and store.exists(first.storage_key)
     store.delete(first.storage_key)
     store.delete(first.index_key)
+
+
+def test_reference_is_registered_with_the_real_refget(
+    catalogue: GenomicCatalogue, client, genomic_files: GenomicFiles
+) -> None:
+    """add-reference registers the sequences: refget and seqcol serve them from the store."""
+    obj = catalogue.add("ref-real", genomic_files.fasta)
+    assert obj.reference_digest
+    with pysam.FastaFile(str(genomic_files.fasta)) as fa:
+        chr2 = fa.fetch("chr2")
+    import hashlib as _h
+
+    md5 = _h.md5(chr2.encode()).hexdigest()
+    resp = client.get(f"/ga4gh/refget/sequence/{md5}?start=100&end=160",
+                      headers={"Accept": "text/plain"})
+    assert resp.status_code == 200 and resp.data.decode() == chr2[100:160]
+    level2 = client.get(f"/ga4gh/seqcol/collection/{obj.reference_digest}?level=2").get_json()
+    assert level2["names"] == ["chr1", "chr2"]
+    # Its file serves refget: removal needs force.
+    with pytest.raises(Conflict, match="refget"):
+        catalogue.remove("ref-real")
+    assert catalogue.remove("ref-real", force=True)
+
+
+def test_bgzipped_fasta_keeps_its_gzi(
+    catalogue: GenomicCatalogue, ctx: AppContext, genomic_files: GenomicFiles, tmp_path: Path
+) -> None:
+    bgz = tmp_path / "ref.fa.gz"
+    pysam.tabix_compress(str(genomic_files.fasta), str(bgz))
+    obj = catalogue.add("ref-bgz", bgz)
+    assert obj.format is FileFormat.FASTA and obj.name == "ref-bgz.fa.gz"
+    assert obj.index_format is IndexFormat.FAI
+    assert [k.rsplit("/", 1)[1] for k in obj.aux_keys] == ["ref-bgz.fa.gz.gzi"]
+    path = catalogue.local_path(obj)
+    with pysam.FastaFile(str(path)) as fa, pysam.FastaFile(str(genomic_files.fasta)) as plain:
+        assert fa.fetch("chr2", 100, 200) == plain.fetch("chr2", 100, 200)
+    store = ctx.get(ObjectStore)  # type: ignore[type-abstract]
+    assert catalogue.remove("ref-bgz", force=True)
+    assert not any(store.exists(k) for k in (obj.storage_key, obj.index_key, *obj.aux_keys))
+
+
+def test_unsorted_bam_is_refused(
+    catalogue: GenomicCatalogue, ctx: AppContext, genomic_files: GenomicFiles, tmp_path: Path
+) -> None:
+    """An index cannot be built for a BAM that is not coordinate-sorted: refused, clearly."""
+    unsorted = tmp_path / "unsorted.bam"
+    with pysam.AlignmentFile(str(genomic_files.bam)) as src:
+        records = list(src.fetch("chr1"))[:200]
+        with pysam.AlignmentFile(str(unsorted), "wb", template=src) as out:
+            for rec in reversed(records):
+                out.write(rec)
+    with pytest.raises(BadFile, match="not a valid BAM file"):
+        catalogue.add("unsorted", unsorted)
+    assert catalogue.get("unsorted") is None
+    assert _stored_files(ctx) == []

@@ -29,7 +29,7 @@ def objects(ctx: AppContext, genomic_files: GenomicFiles) -> Iterator[dict[str, 
                       dataset="ds1" if attr != "fasta" else "refs")
     yield FILES
     for object_id in FILES.values():
-        catalogue.remove(object_id)
+        catalogue.remove(object_id, force=True)
 
 
 def _error(resp: Any, status: int) -> None:

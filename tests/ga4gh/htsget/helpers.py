@@ -25,7 +25,7 @@ def resolve(client: FlaskClient, ticket: dict[str, Any]) -> bytes:
             continue
         parts = urlsplit(url)
         resp = client.get(parts.path + "?" + parts.query, headers=entry.get("headers", {}))
-        assert resp.status_code == 206, resp.data
+        assert resp.status_code == (206 if "headers" in entry else 200), resp.data
         assert int(resp.headers["Content-Length"]) == len(resp.data)
         out += resp.data
     return bytes(out)

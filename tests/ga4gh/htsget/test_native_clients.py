@@ -122,3 +122,40 @@ def test_pypi_htsget_client(live: str, genomic_files: GenomicFiles, tmp_path: Pa
         htsget.get(f"{live}/variants/vars-vcf", fh, reference_name="chr2", data_format="VCF")
     with pysam.VariantFile(str(vcf)) as got, pysam.VariantFile(str(genomic_files.vcf)) as local:
         assert [str(r) for r in got] == [str(r) for r in local.fetch("chr2")]
+
+
+@needs_tools
+def test_samtools_view_of_a_filtered_ticket(live: str, genomic_files: GenomicFiles) -> None:
+    url = f"{live}/reads/reads-bam?referenceName=chr1&start=12345&end=23456&notags=NM,AS"
+    got = _run("samtools", "view", url).splitlines()
+    local = _run("samtools", "view", str(genomic_files.bam), "chr1:12346-23456").splitlines()
+    assert len(got) == len(local) > 0
+    assert all(line.endswith("RG:Z:rg1") for line in got)
+    assert [g.split("\t")[:11] for g in got] == [x.split("\t")[:11] for x in local]
+
+
+@needs_tools
+def test_cram_ticket_decodes_with_refget_as_reference_source(
+    live: str, app: Flask, genomic_files: GenomicFiles, tmp_path: Path
+) -> None:
+    """htslib fetches the CRAM's reference from this server's refget (REF_PATH) by MD5."""
+    from config.context import app_context
+    from ga4gh.catalogue.ports import GenomicCatalogue
+
+    catalogue = app_context(app).get(GenomicCatalogue)  # type: ignore[type-abstract]
+    catalogue.add("cram-ref", genomic_files.fasta)
+    try:
+        server = live.split("/ga4gh/")[0]
+        url = f"{live}/reads/reads-cram?format=CRAM&referenceName=chr2&start=1000&end=5000"
+        done = subprocess.run(
+            ["samtools", "view", url], capture_output=True, text=True, timeout=120,
+            env={"PATH": "/usr/bin:/bin", "REF_PATH": f"{server}/ga4gh/refget/sequence/%s",
+                 "REF_CACHE": str(tmp_path / "cache" / "%s")},
+        )
+        assert done.returncode == 0, done.stderr
+        local = _run("samtools", "view", "-T", str(genomic_files.fasta),
+                     str(genomic_files.cram), "chr2:1001-5000").splitlines()
+        got = done.stdout.splitlines()
+        assert local and set(local) <= set(got)
+    finally:
+        catalogue.remove("cram-ref", force=True)

@@ -3,41 +3,16 @@ or ``bgzip`` of text): tickets must still give exactly the records of the region
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
 import pysam
-import pysam.bcftools
 import pytest
 from flask.testing import FlaskClient
 
 from config.context import AppContext
-from ga4gh.catalogue.core.formats import BGZF_EOF
 from ga4gh.catalogue.ports import GenomicCatalogue
-from ga4gh.htsget.core.bgzf import compress_block
-from tests.ga4gh.genomic_data import GenomicFiles
 from tests.ga4gh.htsget.helpers import BASE, region_reads, resolve
-
-
-def _reblock(src: Path, dst: Path, step: int) -> None:
-    data = gzip.decompress(src.read_bytes())
-    dst.write_bytes(
-        b"".join(compress_block(data[i : i + step]) for i in range(0, len(data), step))
-        + BGZF_EOF
-    )
-
-
-@pytest.fixture(scope="session")
-def reblocked(genomic_files: GenomicFiles, tmp_path_factory: pytest.TempPathFactory
-              ) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("reblocked")
-    bam, bcf = d / "odd.bam", d / "odd.bcf"
-    _reblock(genomic_files.bam, bam, 7001)  # records and the header straddle blocks
-    _reblock(genomic_files.bcf, bcf, 3333)
-    pysam.index(str(bam))
-    pysam.bcftools.index(str(bcf))
-    return bam, bcf
 
 
 @pytest.fixture()

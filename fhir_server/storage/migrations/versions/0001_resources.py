@@ -19,8 +19,12 @@ def upgrade() -> None:
     # One row per logical resource: its current version. Content lives in the version table.
     op.create_table(
         "fhir_resource",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-                  autoincrement=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         sa.Column("res_type", sa.String(64), nullable=False),
         sa.Column("res_id", sa.String(64), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
@@ -33,10 +37,18 @@ def upgrade() -> None:
     # Every version of every resource (history); the newest is the current one.
     op.create_table(
         "fhir_resource_version",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-                  autoincrement=True),
-        sa.Column("resource_id", sa.BigInteger(),
-                  sa.ForeignKey("fhir_resource.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+        sa.Column(
+            "resource_id",
+            sa.BigInteger(),
+            sa.ForeignKey("fhir_resource.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("res_type", sa.String(64), nullable=False),
         sa.Column("res_id", sa.String(64), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
@@ -49,8 +61,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("resource_id", "version_id", name="uq_fhir_version"),
     )
     op.create_index("ix_fhir_version_updated", "fhir_resource_version", ["last_updated"])
-    op.create_index("ix_fhir_version_type_updated", "fhir_resource_version",
-                    ["res_type", "last_updated"])
+    op.create_index(
+        "ix_fhir_version_type_updated", "fhir_resource_version", ["res_type", "last_updated"]
+    )
 
 
 def downgrade() -> None:

@@ -1,0 +1,1 @@
+"""HTTP room of refget: the ``/ga4gh/refget`` and ``/ga4gh/seqcol`` Flask blueprints."""
