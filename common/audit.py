@@ -289,6 +289,10 @@ class AuditLog:
         """Check every link and the head signature; name the first entry that is at fault."""
         public = self._private.public_key()
         with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # One snapshot for head and entries: an append committed in between must not
+                # look like an entry the head does not cover. (SQLite's BEGIN already is one.)
+                conn.execution_options(isolation_level="REPEATABLE READ")
             head = conn.execute(
                 select(audit_head).where(audit_head.c.id == HEAD_ROW_ID)
             ).one_or_none()

@@ -29,7 +29,11 @@ def verify_command(database: str) -> None:
     from config.app import build_context
     from config.settings import load_settings
 
-    ctx = build_context(load_settings())
+    settings = load_settings()
+    if database == "trust-center" and settings.trust_center.url:
+        raise click.ClickException(
+            "the trust center runs elsewhere (trust_center.url): verify its log there")
+    ctx = build_context(settings)
     engine = ctx.trust_center_engine if database == "trust-center" else ctx.engine
     log = AuditLog(engine, ctx.keys.signing_key(AUDIT_KEY_NAME, "ed25519"))
     result = log.verify()

@@ -118,6 +118,16 @@ class HttpTrustCenterClient:
         return PseudonymInfo(data["pseudonym"], data["domain"], data["keyId"], data["current"],
                              data["subjectType"])
 
+    def translate(self, domain: str, pseudonyms: Sequence[str]) -> dict[str, str]:
+        """See PseudonymService.translate."""
+        out: dict[str, str] = {}
+        values = list(pseudonyms)
+        for start in range(0, len(values), 10_000):
+            data = self._post("/pseudonyms/translate", {
+                "domain": domain, "pseudonyms": values[start:start + 10_000]})
+            out.update(data["pseudonyms"])
+        return out
+
     # --- ConsentService --------------------------------------------------------------------
 
     def may_use(
@@ -137,6 +147,28 @@ class HttpTrustCenterClient:
         except tc_errors.TrustCenterUnavailable:
             return ConsentDecision(False, "the trust center could not be asked")
         return ConsentDecision(bool(data["allowed"]), str(data["reason"]))
+
+    def permitted(
+        self,
+        domain: str,
+        pseudonyms: Sequence[str],
+        purpose: Purpose,
+        on: date | datetime | None = None,
+    ) -> frozenset[str]:
+        """See ConsentService.permitted; an unreachable trust center permits nothing."""
+        out: set[str] = set()
+        values = list(pseudonyms)
+        for start in range(0, len(values), 10_000):
+            body: dict[str, Any] = {"domain": domain, "purpose": Purpose(purpose).value,
+                                    "pseudonyms": values[start:start + 10_000]}
+            if on is not None:
+                body["on"] = on.isoformat()
+            try:
+                data = self._post("/consent/permitted", body)
+            except tc_errors.TrustCenterUnavailable:
+                return frozenset()
+            out.update(data["permitted"])
+        return frozenset(out)
 
     def record_participation(
         self, domain: str, pseudonym: str, declarations: Sequence[ParticipationDeclaration]

@@ -86,6 +86,11 @@ class PseudonymService(Protocol):
         """What the trust center knows of a pseudonym of this domain (UnknownPseudonym if none)."""
         ...
 
+    def translate(self, domain: str, pseudonyms: Sequence[str]) -> dict[str, str]:
+        """Each known pseudonym -> its equivalent under the domain's current key (after a key
+        rotation a node re-keys its stored data with this; unknown ones are left out)."""
+        ...
+
 
 @runtime_checkable
 class ConsentService(Protocol):
@@ -102,6 +107,17 @@ class ConsentService(Protocol):
 
         Unknown pseudonyms, missing statements and anything unreadable answer "no".
         """
+        ...
+
+    def permitted(
+        self,
+        domain: str,
+        pseudonyms: Sequence[str],
+        purpose: Purpose,
+        on: date | datetime | None = None,
+    ) -> frozenset[str]:
+        """Batch form of :meth:`may_use` for filtering result sets: the subset of
+        ``pseudonyms`` whose data may be used for ``purpose`` (default deny)."""
         ...
 
     def record_participation(

@@ -8,6 +8,7 @@ Implements the PseudonymService and ConsentService ports in-process.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from common.audit import AuditLog
 from common.db import write_transaction
@@ -62,7 +64,8 @@ from trust_center.storage import sql
 
 # Identifier systems whose values are KVNRs (unchangeable part): pseudonyms derived from them
 # are person pseudonyms, so a node's patient links to the person's cases and consents.
-KVNR_SYSTEMS = frozenset({"http://fhir.de/sid/gkv/kvid-10", "kvnr"})
+KVNR_SYSTEMS = frozenset({"http://fhir.de/sid/gkv/kvid-10", "http://fhir.de/sid/pkv/kvid-10",
+                          "kvnr"})
 REIDENTIFICATION_PURPOSES = (Purpose.CASE_IDENTIFICATION, Purpose.RE_IDENTIFICATION)
 APPROVALS_NEEDED = 2
 _NODE_KIND = {DataKind.CLINICAL: DomainKind.CLINICAL_DATA_NODE,
@@ -78,6 +81,7 @@ class Registration:
     vorgangsnummer_clinical: str
     expires: datetime
     mode: str  # "vorgangsnummer" or "tan"
+    new_case: bool = True  # False: follow-up numbers for a case registered before
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,8 @@ class TrustCenterService:
         tan_g: str | None = None,
         tan_c: str | None = None,
     ) -> Registration:
-        """Register a case; answer two single-use Vorgangsnummern (or accept tanG/tanC)."""
+        """Register a case (or a follow-up report of one: same IK and Arbeitsnummer, same
+        patient); answer two single-use Vorgangsnummern (or accept tanG/tanC)."""
         validate_ik(ik)
         validate_arbeitsnummer(arbeitsnummer)
         validate_kvnr(kvnr)
@@ -184,28 +189,46 @@ class TrustCenterService:
             mode = "tan"
         else:
             vng, vnk, mode = new_vorgangsnummer(), new_vorgangsnummer(), "vorgangsnummer"
+        index = self.keys.arbeitsnummer_index(ik, arbeitsnummer)
+        person_id = self.keys.subject_id("kvnr", kvnr)
+        try:
+            return self._register(ik, arbeitsnummer, index, person_id, vng, vnk, mode, actor)
+        except IntegrityError:
+            # A concurrent registration of the same Arbeitsnummer won the insert: this one
+            # becomes a follow-up of that case (or is refused like any duplicate).
+            return self._register(ik, arbeitsnummer, index, person_id, vng, vnk, mode, actor)
+
+    def _register(self, ik: str, arbeitsnummer: str, index: str, person_id: str, vng: str,
+                  vnk: str, mode: str, actor: str) -> Registration:
         now_us = self._clock_us()
         expires_us = now_us + int(self.lifetime.total_seconds() * 1_000_000)
-        case_id = _new_id()
-        index = self.keys.arbeitsnummer_index(ik, arbeitsnummer)
         with write_transaction(self.engine) as conn:
-            if sql.case_by_index(conn, index) is not None:
-                raise DuplicateTransferNumber(
-                    "this hospital already registered a case with this Arbeitsnummer")
             if sql.transfer_numbers_exist(conn, [_digest(vng), _digest(vnk)]):
                 raise DuplicateTransferNumber("this tanG or tanC was registered before")
-            sql.insert_case(
-                conn, id=case_id, ik=ik, arbeitsnummer_index=index,
-                arbeitsnummer_enc=self.keys.encrypt_arbeitsnummer(case_id, ik, arbeitsnummer),
-                person_id=self.keys.subject_id("kvnr", kvnr), mode=mode, created_us=now_us,
-            )
+            existing = sql.case_by_index(conn, index)
+            if existing is None:
+                case_id, event = _new_id(), "case.registered"
+                sql.insert_case(
+                    conn, id=case_id, ik=ik, arbeitsnummer_index=index,
+                    arbeitsnummer_enc=self.keys.encrypt_arbeitsnummer(case_id, ik, arbeitsnummer),
+                    person_id=person_id, mode=mode, created_us=now_us,
+                )
+            else:
+                case = sql.get_case(conn, existing)
+                assert case is not None
+                if not hmac.compare_digest(case.person_id, person_id):
+                    raise DuplicateTransferNumber(
+                        "this hospital registered this Arbeitsnummer for another patient")
+                # A follow-up report (Verlaufs-, Nach- or Korrekturmeldung) of the same case:
+                # fresh single-use numbers, the same dataset pseudonyms after exchange.
+                case_id, event = case.id, "case.follow-up"
             for number, kind in ((vng, DataKind.GENOMIC), (vnk, DataKind.CLINICAL)):
                 sql.insert_vorgangsnummer(conn, digest=_digest(number), case_id=case_id,
                                           kind=kind.value, issued_us=now_us,
                                           expires_us=expires_us)
-            self.audit.append("case.registered", actor,
-                              {"case": case_id, "ik": ik, "mode": mode}, conn=conn)
-        return Registration(case_id, vng, vnk, _from_us(expires_us), mode)
+            self.audit.append(event, actor, {"case": case_id, "ik": ik, "mode": mode}, conn=conn)
+        return Registration(case_id, vng, vnk, _from_us(expires_us), mode,
+                            event == "case.registered")
 
     # --- PseudonymService -------------------------------------------------------------------
 
@@ -331,9 +354,62 @@ class TrustCenterService:
                                                      "to": new, "count": len(rows)}, conn=conn)
         return Rotation(str(node), old, new, len(rows))
 
-    def translations(self, domain: str, pseudonyms: Sequence[str]) -> dict[str, str]:
-        """Old pseudonym -> pseudonym under the domain's current key (for re-keying a node)."""
-        return {p: self.lookup(domain, p).current for p in pseudonyms}
+    def project_pseudonyms(
+        self, project: str, domain: str, pseudonyms: Sequence[str], actor: str
+    ) -> dict[str, str | None]:
+        """Person pseudonyms in an approved research project's own domain for a node's
+        pseudonyms; None where the subject is unknown or research consent is missing now.
+
+        Two projects get unlinkable pseudonyms for the same person; one person's datasets get
+        one pseudonym within a project.
+        """
+        target = Domain.parse(f"project:{project}")
+        node = Domain.parse(domain)
+        out: dict[str, str | None] = {}
+        rows: list[dict[str, Any]] = []
+        now_us = self._clock_us()
+        with write_transaction(self.engine) as conn:
+            version = sql.lock_domain(conn, str(target))
+            for pseudonym in pseudonyms:
+                row, cases = self._resolve(conn, node, pseudonym)
+                person = None
+                if row is not None and cases:
+                    case = sql.get_case(conn, cases[0])
+                    person = row.person_id or (case.person_id if case else None)
+                if person is None or not self._research_allowed(conn, cases):
+                    out[pseudonym] = None
+                    continue
+                subject = person_subject(person)
+                value = self.keys.pseudonym(target, version, subject)
+                out[pseudonym] = value
+                rows.append({"domain": str(target), "version": version, "pseudonym": value,
+                             "subject_type": "person", "subject": subject, "case_id": None,
+                             "person_id": person, "created_us": now_us})
+            sql.insert_pseudonyms(conn, rows)
+            self.audit.append("project.pseudonyms", actor, {
+                "project": str(target), "domain": str(node), "asked": len(out),
+                "issued": len(rows)}, conn=conn)
+        return out
+
+    def _research_allowed(self, conn: Connection, cases: list[str]) -> bool:
+        now = self.now()
+        statements, consents = self._consent_of(conn, cases)
+        return all(consent_rules.decide(Purpose.RESEARCH, now, now, statements.get(c, []),
+                                        consents.get(c, [])).allowed for c in cases)
+
+    def translate(self, domain: str, pseudonyms: Sequence[str]) -> dict[str, str]:
+        """Pseudonym -> its equivalent under the domain's current key, for a node re-keying
+        its stored data after a rotation; unknown pseudonyms are left out."""
+        node = Domain.parse(domain)
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            version = sql.domain_version(conn, str(node))
+            for pseudonym in pseudonyms:
+                row = sql.find_pseudonym(conn, str(node), pseudonym)
+                if row is not None:
+                    out[pseudonym] = (pseudonym if row.version == version
+                                      else self.keys.pseudonym(node, version, row.subject))
+        return out
 
     # --- resolving pseudonyms to cases ---------------------------------------------------------
 
@@ -376,6 +452,47 @@ class TrustCenterService:
                 return decision
         return ConsentDecision(True, "permitted")
 
+    def permitted(
+        self,
+        domain: str,
+        pseudonyms: Sequence[str],
+        purpose: Purpose,
+        on: date | datetime | None = None,
+    ) -> frozenset[str]:
+        """The pseudonyms among ``pseudonyms`` whose data may be used for ``purpose`` (batch
+        form of :meth:`may_use` for filtering result sets; default deny)."""
+        try:
+            node = Domain.parse(domain)
+            purpose = Purpose(purpose)
+        except (InvalidIdentifier, ValueError):
+            return frozenset()
+        now = self.now()
+        with self.engine.connect() as conn:
+            rows = sql.find_pseudonyms(conn, str(node), pseudonyms)
+            persons = sql.cases_of_persons(conn, [
+                r.person_id for r in rows.values()
+                if r.subject_type == "person" and r.person_id])
+            cases_of: dict[str, list[str]] = {}
+            for value, row in rows.items():
+                if row.subject_type == "dataset" and row.case_id:
+                    cases_of[value] = [row.case_id]
+                elif row.subject_type == "person" and row.person_id:
+                    cases_of[value] = persons.get(row.person_id, [])
+            all_cases = sorted({c for cases in cases_of.values() for c in cases})
+            statements: dict[str, list[ParticipationStatement]] = {}
+            consents: dict[str, list[dict[str, Any]]] = {}
+            for start in range(0, len(all_cases), 500):
+                s, c = self._consent_of(conn, all_cases[start:start + 500])
+                statements.update(s)
+                consents.update(c)
+        allowed_case = {
+            case: consent_rules.decide(purpose, on or now, now, statements.get(case, []),
+                                       consents.get(case, [])).allowed
+            for case in all_cases
+        }
+        return frozenset(value for value, cases in cases_of.items()
+                         if cases and all(allowed_case[c] for c in cases))
+
     def _consent_of(self, conn: Connection, cases: list[str]) -> tuple[
             dict[str, list[ParticipationStatement]], dict[str, list[dict[str, Any]]]]:
         statements: dict[str, list[ParticipationStatement]] = {}
@@ -406,7 +523,7 @@ class TrustCenterService:
         node = Domain.parse(domain)
         if not declarations:
             raise InvalidIdentifier("a participation declaration needs at least one scope")
-        rows = []
+        rows: list[dict[str, Any]] = []
         now_us = self._clock_us()
         for d in declarations:
             scope, status = ParticipationScope(d.scope), ScopeStatus(d.status)

@@ -9,6 +9,7 @@ deployment never opens the trust center's database.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,7 +82,11 @@ def _provide_write_step(ctx: AppContext, pseudonyms: PseudonymService) -> None:
     def pseudonymize(pairs: Sequence[tuple[str, str]]) -> list[str]:
         return pseudonyms.pseudonymize_identifiers(domain, pairs)
 
-    ctx.provide(WriteStep, PseudonymizeStep(pseudonymize, domain))  # type: ignore[type-abstract]
+    def exchange(vorgangsnummer: str) -> str:
+        return pseudonyms.exchange(vorgangsnummer, domain).pseudonym
+
+    ctx.provide(WriteStep,  # type: ignore[type-abstract]
+                PseudonymizeStep(pseudonymize, domain, exchange))
 
 
 def wire(app: Flask, ctx: AppContext) -> None:
@@ -96,6 +101,11 @@ def wire(app: Flask, ctx: AppContext) -> None:
         ctx.provide(ConsentService, client)  # type: ignore[type-abstract]
         _provide_write_step(ctx, client)
         return
+    if ctx.trust_center_engine is ctx.engine:
+        # § 64e: the trust center's mapping never shares a database with the data it maps
+        # (and on SQLite a node write would wait on its own trust center call).
+        raise SettingsError(
+            "trust_center.database_url must name a database of its own, not the main database")
     service = build_service(ctx)
     _provide_write_step(ctx, service)
     ctx.provide(TrustCenterService, service)
@@ -105,7 +115,25 @@ def wire(app: Flask, ctx: AppContext) -> None:
     tc_http.init_app(app, service, read_shared_secret(ctx.settings))
 
 
+def seed_demo(ctx: AppContext) -> list[str]:
+    """Register one demo case (gematik test KVNR) and show how a node exchanges its VNk."""
+    if ctx.settings.trust_center.url:
+        return []
+    import time
+
+    service = build_service(ctx)
+    reg = service.register_case(ik="260326822", arbeitsnummer=f"DEMO-{time.time_ns()}",
+                                kvnr="X110411675", actor="demo")
+    domain = f"kdk:{ctx.settings.trust_center.clinical_data_node_id}"
+    body = json.dumps({"vorgangsnummer": reg.vorgangsnummer_clinical, "domain": domain})
+    return [
+        "trust center: demo case registered; exchange its clinical Vorgangsnummer once:",
+        f"curl -s -X POST {{base}}/trust-center/pseudonyms/exchange "
+        f"-H 'Content-Type: application/json' -d '{body}'",
+    ]
+
+
 COMPONENT = Component(
     name="trust_center", wire=wire, migrations=MIGRATIONS,
-    commands=(audit_group, trust_center_group),
+    commands=(audit_group, trust_center_group), seed_demo=seed_demo,
 )

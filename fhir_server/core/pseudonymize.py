@@ -5,6 +5,9 @@ v3-ObservationValue code PSEUDED).
 The node stores clinical data only under pseudonyms. Before any resource of a create, update or
 transaction/batch is validated and stored, this step:
 
+- Patient: an identifier with system ``urn:genomseq:sid:vorgangsnummer`` carries the case's
+  clinical Vorgangsnummer (VNk or tanC); it is exchanged at the trust center, once, for the
+  Klinikdatensatzpseudonym, which replaces it (so consent and corrections reach the case).
 - Patient, RelatedPerson and Person: removes ``name``, ``telecom``, ``photo`` and ``contact``;
   replaces every ``identifier`` (KVNR, local MRNs, insurance and document numbers) by the
   node's pseudonym of it (same ``use`` and coded ``type``, system = the node's pseudonym
@@ -22,7 +25,9 @@ transaction/batch is validated and stored, this step:
   pseudonym; rewrites conditional references ``Patient?identifier=system|value`` to the
   pseudonym; keeps of inline Attachments only ``contentType``, ``language`` and ``creation``
   (documents such as clinical notes name the patient and cannot be read by this step); and
-  adds the ``PSEUDED`` security label.
+  adds the ``PSEUDED`` security label to persons and to every resource that refers to one (or
+  to another entry of the bundle): the data about a patient. Organizations, practitioners and
+  other resources about no patient are cleaned but not labelled.
 
 Pseudonyms are derived by the trust center per (identifier system, value) in the node's
 domain, deterministically: the same patient gets the same pseudonym identifier in every
@@ -44,6 +49,12 @@ from fhir_server.core.errors import InvalidRequest
 
 # Pseudonymizes (identifier system, value) pairs in the node's domain, in order.
 IdentifierPseudonymizer = Callable[[Sequence[tuple[str, str]]], list[str]]
+# Trades a clinical Vorgangsnummer (VNk/tanC) for the Klinikdatensatzpseudonym, once.
+VorgangsnummerExchange = Callable[[str], str]
+
+# A hospital sends the VNk of a case as a Patient identifier with this system; the node trades
+# it at the trust center and stores the dataset pseudonym instead (the number is gone after).
+VORGANGSNUMMER_SYSTEM = "urn:genomseq:sid:vorgangsnummer"
 
 SECURITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 PSEUDED = {"system": SECURITY_SYSTEM, "code": "PSEUDED", "display": "pseudonymized"}
@@ -73,8 +84,14 @@ def pseudonym_system(domain: str) -> str:
 class PseudonymizeStep:
     """WriteStep that pseudonymizes resources in place (see module docstring)."""
 
-    def __init__(self, pseudonymize: IdentifierPseudonymizer, domain: str) -> None:
+    def __init__(
+        self,
+        pseudonymize: IdentifierPseudonymizer,
+        domain: str,
+        exchange: VorgangsnummerExchange | None = None,
+    ) -> None:
         self._pseudonymize = pseudonymize
+        self._exchange = exchange
         self.system = pseudonym_system(domain)
 
     def rewrite_criteria(
@@ -96,6 +113,9 @@ class PseudonymizeStep:
                 raise InvalidRequest(
                     f"this node stores {res_type} identifiers as pseudonyms: match them with "
                     "identifier=system|value")
+            if system == VORGANGSNUMMER_SYSTEM:
+                raise InvalidRequest("a Vorgangsnummer is exchanged once and never stored: "
+                                     "match the dataset pseudonym instead")
             if system != self.system:
                 pairs.append((system or NO_SYSTEM, ident))
         if not pairs:
@@ -116,33 +136,40 @@ class PseudonymizeStep:
         for resource in resources:
             for pair in _identifier_pairs(resource, self.system):
                 wanted[pair] = ""
-        if wanted:
-            pairs = list(wanted)
+        numbers = [pair for pair in wanted if pair[0] == VORGANGSNUMMER_SYSTEM]
+        if numbers and self._exchange is None:
+            raise InvalidRequest("this node does not exchange Vorgangsnummern")
+        pairs = [pair for pair in wanted if pair[0] != VORGANGSNUMMER_SYSTEM]
+        if pairs:
             for pair, value in zip(pairs, self._pseudonymize(pairs), strict=True):
                 wanted[pair] = value
+        for pair in numbers:
+            assert self._exchange is not None
+            wanted[pair] = self._exchange(pair[1])
         for resource in resources:
             self._resource(resource, wanted)
 
     # --- per resource ---------------------------------------------------------------------
 
-    def _resource(self, resource: dict[str, Any], pseudonyms: dict[tuple[str, str], str]) -> None:
+    def _resource(self, resource: dict[str, Any], pseudonyms: dict[tuple[str, str], str]) -> bool:
+        """Pseudonymize one resource; True if it is about a patient (then labelled)."""
+        about_patient = False
         for contained in resource.get("contained") or []:
             if isinstance(contained, dict):
-                self._resource(contained, pseudonyms)
+                about_patient |= self._resource(contained, pseudonyms)
         resource.pop("text", None)
         if resource.get("resourceType") in PERSON_TYPES:
             self._person(resource, pseudonyms)
+            about_patient = True
         for node in _objects(resource):
             if _is_reference(node):
-                self._reference(node, pseudonyms)
+                about_patient |= self._reference(node, pseudonyms)
             elif _is_attachment(node):
                 for key in [k for k in node if k not in _ATTACHMENT_KEPT]:
                     del node[key]
-        meta = resource.setdefault("meta", {})
-        labels = meta.setdefault("security", [])
-        if not any(isinstance(c, dict) and c.get("system") == SECURITY_SYSTEM
-                   and c.get("code") == "PSEUDED" for c in labels):
-            labels.append(dict(PSEUDED))
+        if about_patient:
+            _label(resource)
+        return about_patient
 
     def _person(self, person: dict[str, Any], pseudonyms: dict[tuple[str, str], str]) -> None:
         for key in _PERSON_FIELDS_DROPPED:
@@ -189,14 +216,24 @@ class PseudonymizeStep:
         new["value"] = pair[1] if pair[0] == self.system else pseudonyms[pair]
         return new
 
-    def _reference(self, ref: dict[str, Any], pseudonyms: dict[tuple[str, str], str]) -> None:
+    def _reference(self, ref: dict[str, Any], pseudonyms: dict[tuple[str, str], str]) -> bool:
+        """Clean one Reference; True if it (may) point at a person or a bundle entry."""
+        personal = False
         target = ref.get("reference")
+        if isinstance(ref.get("type"), str) and ref["type"] not in PERSON_TYPES:
+            # Typed as an organization, practitioner, device ...: not about the patient (a
+            # bundle-local urn: entry still makes the referring resource patient data).
+            return isinstance(target, str) and target.startswith("urn:")
         if isinstance(target, str):
             if target.startswith("Patient?") and "identifier=" in target:
                 ref["reference"] = self._conditional(target, pseudonyms)
-            if _PERSON_REF.search(target) or target.startswith("urn:") or "?" in target:
+            if _PERSON_REF.search(target) or target.startswith("urn:"):
+                personal = True
+                ref.pop("display", None)
+            elif "?" in target:
                 ref.pop("display", None)
         elif "identifier" in ref:
+            personal = True
             ref.pop("display", None)
         if "identifier" in ref:
             new = self._identifier(ref["identifier"], pseudonyms)
@@ -204,6 +241,7 @@ class PseudonymizeStep:
                 del ref["identifier"]
             else:
                 ref["identifier"] = new
+        return personal
 
     def _conditional(self, target: str, pseudonyms: dict[tuple[str, str], str]) -> str:
         res_type, _, query = target.partition("?")
@@ -269,6 +307,8 @@ def _identifier_pairs(resource: dict[str, Any], own_system: str) -> Iterator[tup
                 yield pair
     for node in _objects(resource):
         if _is_reference(node):
+            if isinstance(node.get("type"), str) and node["type"] not in PERSON_TYPES:
+                continue
             pair = _pair(node.get("identifier"), own_system)
             if pair is not None and pair[0] != own_system:
                 yield pair
@@ -280,6 +320,18 @@ def _identifier_pairs(resource: dict[str, Any], own_system: str) -> Iterator[tup
                         system, _, ident_value = value.partition("|")
                         if ident_value and system != own_system:
                             yield (system or NO_SYSTEM, ident_value)
+
+
+def _label(resource: dict[str, Any]) -> None:
+    meta = resource.get("meta")
+    if not isinstance(meta, dict):
+        meta = resource["meta"] = {}
+    labels = meta.get("security")
+    if not isinstance(labels, list):
+        labels = meta["security"] = []
+    if not any(isinstance(c, dict) and c.get("system") == SECURITY_SYSTEM
+               and c.get("code") == "PSEUDED" for c in labels):
+        labels.append(dict(PSEUDED))
 
 
 def _year_month(value: str) -> str:

@@ -209,3 +209,31 @@ def test_cli_verify(ctx: AppContext, log: AuditLog, monkeypatch: pytest.MonkeyPa
     assert "entry 2" in bad.output
     tc = runner.invoke(cli, ["audit", "verify", "--database", "trust-center"])
     assert tc.exit_code == 0, tc.output
+
+
+def test_verify_while_appending_sees_one_consistent_snapshot(log: AuditLog) -> None:
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set() and i < 200:
+            log.append("test.event", "writer", {"i": i})
+            i += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        results = [log.verify() for _ in range(15)]
+    finally:
+        stop.set()
+        t.join()
+    assert all(r.ok for r in results), [r.reason for r in results if not r.ok]
+    assert log.verify().ok
+
+
+def test_cli_refuses_remote_trust_center_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    from config.cli import cli
+
+    monkeypatch.setenv("GENOMSEQ_TRUST_CENTER_URL", "https://tc.example/trust-center")
+    result = CliRunner().invoke(cli, ["audit", "verify", "--database", "trust-center"])
+    assert result.exit_code != 0 and "runs elsewhere" in result.output

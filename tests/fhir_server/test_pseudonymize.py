@@ -194,3 +194,58 @@ def test_rewrite_criteria(step: PseudonymizeStep, tc: FakeTrustCenter) -> None:
     for bad in ([("identifier", "MRN-1")], [("identifier:text", "x|y")]):
         with pytest.raises(InvalidRequest):
             step.rewrite_criteria("Patient", bad)
+
+
+def test_vorgangsnummer_is_exchanged_once_per_transaction(tc: FakeTrustCenter) -> None:
+    from fhir_server.core.pseudonymize import VORGANGSNUMMER_SYSTEM
+
+    traded: list[str] = []
+
+    def exchange(number: str) -> str:
+        traded.append(number)
+        return "k1." + "d" * 32
+
+    step = PseudonymizeStep(tc, DOMAIN, exchange)
+    p = patient()
+    p["identifier"].append({"system": VORGANGSNUMMER_SYSTEM, "value": "ab" * 32})
+    ref = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+           "subject": {"identifier": {"system": VORGANGSNUMMER_SYSTEM, "value": "ab" * 32}}}
+    step.apply([p, ref])
+    assert traded == ["ab" * 32]
+    assert {"system": SYSTEM, "value": "k1." + "d" * 32} in p["identifier"]
+    assert ref["subject"]["identifier"] == {"system": SYSTEM, "value": "k1." + "d" * 32}
+    assert all(VORGANGSNUMMER_SYSTEM not in repr(call) for call in tc.calls)
+    with pytest.raises(InvalidRequest):
+        step.rewrite_criteria("Patient", [("identifier", f"{VORGANGSNUMMER_SYSTEM}|x")])
+    without = PseudonymizeStep(tc, DOMAIN)
+    with pytest.raises(InvalidRequest):
+        without.apply([{"resourceType": "Patient", "identifier": [
+            {"system": VORGANGSNUMMER_SYSTEM, "value": "ab" * 32}]}])
+
+
+def test_only_data_about_a_patient_is_labelled(step: PseudonymizeStep) -> None:
+    org = {"resourceType": "Organization", "name": "Klinikum",
+           "text": {"status": "generated", "div": "<div>Klinikum</div>"}}
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+           "subject": {"reference": "Patient/p1"}}
+    med = {"resourceType": "Medication", "code": {"text": "aspirin"},
+           "meta": {"security": [{"system": "x", "code": "y"}]}}
+    step.apply([org, obs, med])
+    assert "meta" not in org and "text" not in org
+    assert PSEUDED in obs["meta"]["security"]
+    assert med["meta"]["security"] == [{"system": "x", "code": "y"}]
+
+
+def test_references_typed_to_non_persons_are_kept(step: PseudonymizeStep,
+                                                  tc: FakeTrustCenter) -> None:
+    npi = {"system": "http://hl7.org/fhir/sid/us-npi", "value": "9999926559"}
+    enc = {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"},
+           "participant": [{"individual": {"type": "Practitioner", "identifier": npi,
+                                           "display": "Dr. Billy Kiehn"}}],
+           "subject": {"type": "Patient", "identifier": {"system": "urn:mrn", "value": "7"},
+                       "display": "Erika"}}
+    step.apply([enc])
+    assert enc["participant"][0]["individual"] == {"type": "Practitioner", "identifier": npi,
+                                                   "display": "Dr. Billy Kiehn"}
+    assert enc["subject"]["identifier"]["system"] == SYSTEM and "display" not in enc["subject"]
+    assert tc.calls == [[("urn:mrn", "7")]]

@@ -272,3 +272,41 @@ def test_switch_off(plain_client: FlaskClient) -> None:
     found = [n for n in _needles(person, pid) if n in dump]
     assert {person["family"], person["phone"], person["street"], person["ssn"],
             person["kvnr"]} <= set(found)
+
+
+def test_vorgangsnummer_in_fhir_becomes_the_dataset_pseudonym(
+    client: FlaskClient, ctx: AppContext
+) -> None:
+    from datetime import date
+
+    from fhir_server.core.pseudonymize import VORGANGSNUMMER_SYSTEM
+    from trust_center.core.consent import ParticipationScope, ScopeStatus
+    from trust_center.ports import ParticipationDeclaration
+    from trust_center.service import TrustCenterService
+
+    tc = ctx.get(TrustCenterService)
+    reg = tc.register_case(ik="260326822", arbeitsnummer="FHIR-VN", kvnr="A123456780",
+                           actor="le")
+    person = dict(PEOPLE[0])
+    body, _ = synthea_bundle(person)
+    body["entry"][0]["resource"]["identifier"].append(
+        {"system": VORGANGSNUMMER_SYSTEM, "value": reg.vorgangsnummer_clinical})
+    resp = _post(client, body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    url = resp.get_json()["entry"][0]["response"]["location"].split("/_history")[0]
+    stored = client.get(f"/fhir/{url}").get_json()
+    dataset = [i["value"] for i in stored["identifier"]
+               if tc.lookup("kdk:KDKXXX001", i["value"]).subject_type == "dataset"]
+    assert len(dataset) == 1
+    assert reg.vorgangsnummer_clinical not in _dump(ctx)
+    # Consent recorded at the trust center for the case now answers for the stored patient.
+    tc.record_participation("kdk:KDKXXX001", dataset[0], [ParticipationDeclaration(
+        ParticipationScope.MV_SEQUENCING, ScopeStatus.PERMITTED, date(2025, 1, 1))])
+    assert tc.may_use("kdk:KDKXXX001", dataset[0], Purpose.MV_SEQUENCING).allowed
+    # The number was single use: sending it again is refused and stores nothing.
+    again, _ = synthea_bundle(person)
+    again["entry"][0]["resource"]["identifier"].append(
+        {"system": VORGANGSNUMMER_SYSTEM, "value": reg.vorgangsnummer_clinical})
+    refused = _post(client, again)
+    assert refused.status_code == 410
+    assert refused.get_json()["resourceType"] == "OperationOutcome"

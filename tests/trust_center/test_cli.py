@@ -67,3 +67,12 @@ def test_dual_control_approvals(runner: CliRunner, tc: TrustCenterService) -> No
     assert tc.answer_reidentification(rid, IK, actor="le") == "CLI-R"
     audit = runner.invoke(cli, ["audit", "verify", "--database", "trust-center"])
     assert audit.exit_code == 0, audit.output
+
+
+def test_seed_demo(ctx: AppContext, tc: TrustCenterService) -> None:
+    from config.wiring.trust_center import seed_demo
+
+    lines = seed_demo(ctx)
+    assert any("/trust-center/pseudonyms/exchange" in line for line in lines)
+    number = lines[-1].split('"vorgangsnummer": "')[1][:64]
+    assert tc.exchange(number, KDK).kind.value == "clinical"

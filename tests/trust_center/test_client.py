@@ -80,6 +80,8 @@ def test_client_speaks_the_ports(app: Flask, remote) -> None:
         client.exchange("nope", KDK)
     assert client.derive(KDK, "urn:mrn", ["a", "b"]) == tc.derive(KDK, "urn:mrn", ["a", "b"])
     assert client.lookup(KDK, result.pseudonym).subject_type == "dataset"
+    assert client.translate(KDK, [result.pseudonym, "k1." + "0" * 32]) == {
+        result.pseudonym: result.pseudonym}
     with pytest.raises(UnknownPseudonym):
         client.lookup(KDK, "k1." + "0" * 32)
     p = result.pseudonym
@@ -87,6 +89,8 @@ def test_client_speaks_the_ports(app: Flask, remote) -> None:
     client.record_participation(KDK, p, [ParticipationDeclaration(
         ParticipationScope.MV_SEQUENCING, ScopeStatus.PERMITTED, date(2025, 1, 1))])
     assert client.may_use(KDK, p, Purpose.MV_SEQUENCING, date(2025, 6, 1)).allowed
+    assert client.permitted(KDK, [p, "k1." + "0" * 32], Purpose.MV_SEQUENCING,
+                            date(2025, 6, 1)) == {p}
     import grz_pydantic_models_testing.example_research_consent as fx
 
     consent = json.loads((resources.files(fx) / "minimal_consented.json").read_text())
@@ -104,6 +108,7 @@ def test_unreachable_trust_center(tmp_path: Path) -> None:
         client.exchange("a" * 64, KDK)
     decision = client.may_use(KDK, "k1." + "0" * 32, Purpose.MV_SEQUENCING)
     assert not decision.allowed
+    assert client.permitted(KDK, ["k1." + "0" * 32], Purpose.MV_SEQUENCING) == frozenset()
 
 
 def test_node_with_remote_trust_center_never_opens_its_database(
@@ -127,3 +132,14 @@ def test_node_with_remote_trust_center_never_opens_its_database(
     assert not (tmp_path / "node" / "trust_center" / "master.key").exists()
     assert node.test_client().post("/trust-center/cases", json={}).status_code == 404
     ctx.engine.dispose()
+
+
+def test_trust_center_refuses_the_main_database(base_settings: Settings, tmp_path: Path) -> None:
+    from config.settings import SettingsError
+
+    shared = f"sqlite:///{tmp_path / 'one.sqlite'}"
+    settings = dataclasses.replace(
+        base_settings, data_dir=tmp_path, database_url=shared,
+        trust_center=dataclasses.replace(base_settings.trust_center, database_url=shared))
+    with pytest.raises(SettingsError, match="database of its own"):
+        create_app(settings)

@@ -171,11 +171,33 @@ def test_registration_refuses_bad_input(tc: TrustCenterService, field: str, valu
         tc.register_case(actor="le", **args)
 
 
-def test_arbeitsnummer_once_per_hospital(tc: TrustCenterService) -> None:
-    _register(tc, "AN-1")
-    with pytest.raises(DuplicateTransferNumber):
-        _register(tc, "AN-1")
-    _register(tc, "AN-1", ik=IK2)  # another hospital may use the same number
+def test_follow_up_registration_keeps_the_case(tc: TrustCenterService) -> None:
+    first = _register(tc, "AN-1")
+    p1 = tc.exchange(first.vorgangsnummer_clinical, KDK).pseudonym
+    again = _register(tc, "AN-1")  # a follow-up report: fresh numbers, same case
+    assert again.case_id == first.case_id and not again.new_case and first.new_case
+    assert again.vorgangsnummer_clinical != first.vorgangsnummer_clinical
+    assert tc.exchange(again.vorgangsnummer_clinical, KDK).pseudonym == p1
+    with pytest.raises(DuplicateTransferNumber, match="another patient"):
+        _register(tc, "AN-1", kvnr=KVNR2)
+    other = _register(tc, "AN-1", ik=IK2)  # another hospital may use the same number
+    assert other.case_id != first.case_id and other.new_case
+    assert [e.event for e in tc.audit.entries(limit=100)].count("case.follow-up") == 1
+
+
+def test_concurrent_registrations_make_one_case(tc: TrustCenterService) -> None:
+    results: list[object] = []
+
+    def worker() -> None:
+        results.append(_register(tc, "AN-RACE"))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r.case_id for r in results}) == 1  # type: ignore[attr-defined]
+    assert sum(r.new_case for r in results) == 1  # type: ignore[attr-defined]
 
 
 def test_derive_is_stable_domain_separated_and_links_kvnr_to_person(tc: TrustCenterService) -> None:
@@ -212,7 +234,8 @@ def test_key_rotation_rederives_without_losing_links(tc: TrustCenterService) -> 
     assert tc.may_use(KDK, old, Purpose.MV_SEQUENCING, date(2025, 6, 1)).allowed
     # Other domains are untouched.
     assert tc.derive(GRZ, "urn:mrn", ["1"])[0].startswith("k1.")
-    assert tc.translations(KDK, [old]) == {old: info.current}
+    assert tc.translate(KDK, [old, info.current, "k1." + "0" * 32]) == {
+        old: info.current, info.current: info.current}
 
 
 def test_lookup_of_unknown_pseudonym(tc: TrustCenterService) -> None:
@@ -392,3 +415,46 @@ def test_rejected_request_cannot_be_answered(tc: TrustCenterService) -> None:
     tc.reject_reidentification(rid, "a1")
     with pytest.raises(ReidentificationNotApproved):
         tc.approve_reidentification(rid, "a2")
+
+
+def test_project_pseudonyms_are_unlinkable_and_need_research_consent(
+    tc: TrustCenterService,
+) -> None:
+    import json
+    from importlib import resources
+
+    import grz_pydantic_models_testing.example_research_consent as fx
+
+    a = tc.exchange(_register(tc, "AN-P1").vorgangsnummer_clinical, KDK).pseudonym
+    b = tc.exchange(_register(tc, "AN-P2").vorgangsnummer_clinical, KDK).pseudonym
+    other = tc.exchange(_register(tc, "AN-P3", kvnr=KVNR2).vorgangsnummer_clinical, KDK).pseudonym
+    consent = json.loads((resources.files(fx) / "minimal_consented_open_ended.json").read_text())
+    for p in (a, b):
+        _permit_all(tc, p, date(2020, 9, 1))
+        tc.record_broad_consent(KDK, p, consent)
+    got = tc.project_pseudonyms("P-1", KDK, [a, b, other, "k1." + "9" * 32], actor="platform")
+    assert got[a] is not None and got[a] == got[b]  # one person, one project pseudonym
+    assert got[other] is None  # no research consent
+    assert got["k1." + "9" * 32] is None  # unknown
+    second = tc.project_pseudonyms("P-2", KDK, [a], actor="platform")
+    assert second[a] != got[a]  # two projects cannot link their extracts
+    # The project pseudonym resolves back for consent checks in the project domain.
+    assert tc.may_use("project:P-1", got[a], Purpose.RESEARCH).allowed
+    assert tc.audit.entries(limit=1000)[-1].event == "project.pseudonyms"
+
+
+def test_permitted_filters_a_batch_like_may_use(tc: TrustCenterService) -> None:
+    yes = tc.exchange(_register(tc, "AN-F1").vorgangsnummer_clinical, KDK).pseudonym
+    no = tc.exchange(_register(tc, "AN-F2", kvnr=KVNR2).vorgangsnummer_clinical, KDK).pseudonym
+    _permit_all(tc, yes)
+    person = tc.derive(KDK, "http://fhir.de/sid/gkv/kvid-10", [KVNR])[0]
+    unknown = "k1." + "7" * 32
+    asked = [yes, no, person, unknown, yes]
+    on = date(2025, 6, 1)
+    got = tc.permitted(KDK, asked, Purpose.MV_SEQUENCING, on)
+    assert got == {p for p in asked if tc.may_use(KDK, p, Purpose.MV_SEQUENCING, on).allowed}
+    assert got == {yes, person}
+    assert tc.permitted(KDK, asked, Purpose.RESEARCH, on) == frozenset()
+    assert tc.permitted("bad", asked, Purpose.MV_SEQUENCING, on) == frozenset()
+    many = tc.derive(KDK, "urn:mrn", [str(i) for i in range(1200)])
+    assert tc.permitted(KDK, many + [yes], Purpose.MV_SEQUENCING, on) == {yes}

@@ -9,7 +9,8 @@ Scopes: ``trust-center:register`` (hospitals: register cases, fetch corrections 
 ``trust-center:consent`` (record and ask consent), ``trust-center:reidentify`` (open a
 re-identification request), ``trust-center:approve`` (approve or reject one; each approver
 needs an own identity, so the shared secret never has it) and ``trust-center:admin`` (key
-rotation). The shared secret grants register, pseudonyms and consent.
+rotation), ``trust-center:projects`` (the platform provider: pseudonyms for an approved research
+project's extract). The shared secret grants register, pseudonyms and consent.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
 from common.auth import Principal, bearer_token
-from common.errors import GenomseqError, InvalidInput, Unauthenticated
+from common.errors import GenomseqError, InvalidInput, PermissionDenied, Unauthenticated
 from common.http import register_error_renderer
 from config.context import app_context
 from trust_center.core.consent import ParticipationScope, Purpose, ScopeStatus
@@ -36,6 +37,7 @@ SCOPE_CONSENT = "trust-center:consent"
 SCOPE_REIDENTIFY = "trust-center:reidentify"
 SCOPE_APPROVE = "trust-center:approve"
 SCOPE_ADMIN = "trust-center:admin"
+SCOPE_PROJECTS = "trust-center:projects"
 SHARED_SECRET_SCOPES = frozenset({SCOPE_REGISTER, SCOPE_PSEUDONYMS, SCOPE_CONSENT})
 MAX_DERIVE = 10_000
 
@@ -135,6 +137,28 @@ def _require(*scopes: str) -> Principal:
     return principal
 
 
+def _own_ik(principal: Principal, ik: str) -> str:
+    """A hospital acts only for its own IK once its token says which one (claim ``ik``)."""
+    claimed = principal.claims.get("ik") if principal.claims else None
+    if claimed is not None and claimed != ik:
+        raise PermissionDenied("this token acts for another Institutionskennzeichen")
+    return ik
+
+
+def _domain(body: dict[str, Any]) -> str:
+    """The pseudonym domain a node acts in; a token with a ``domain`` claim (string or list)
+    acts only in its own domain(s), so one node cannot compute another node's pseudonyms."""
+    domain = _str(body, "domain")
+    claims = _principal().claims or {}
+    claimed = claims.get("domain")
+    if claimed is not None:
+        allowed = ({claimed} if isinstance(claimed, str)
+                   else {str(c) for c in claimed} if isinstance(claimed, list | tuple) else set())
+        if domain not in allowed:
+            raise PermissionDenied("this token acts for another pseudonym domain")
+    return domain
+
+
 def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | None) -> Blueprint:
     """The /trust-center blueprint over one TrustCenterService."""
     bp = Blueprint("trust_center", __name__, url_prefix=PREFIX)
@@ -165,7 +189,7 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         who = _require(SCOPE_REGISTER)
         body = _body()
         reg = service.register_case(
-            ik=_str(body, "ik"), arbeitsnummer=_str(body, "arbeitsnummer"),
+            ik=_own_ik(who, _str(body, "ik")), arbeitsnummer=_str(body, "arbeitsnummer"),
             kvnr=_str(body, "kvnr"), actor=who.subject,
             tan_g=_str(body, "tanG", required=False) or None,
             tan_c=_str(body, "tanC", required=False) or None,
@@ -175,13 +199,14 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
             "vorgangsnummerClinical": reg.vorgangsnummer_clinical,
             "expires": reg.expires.isoformat().replace("+00:00", "Z"),
             "mode": reg.mode,
-        }, 201)
+            "newCase": reg.new_case,
+        }, 201 if reg.new_case else 200)
 
     @bp.post("/corrections/fetch")
     def fetch_corrections() -> Response:
         """A hospital collects its pending correction requests (by Arbeitsnummer)."""
         who = _require(SCOPE_REGISTER)
-        items = service.fetch_corrections(_str(_body(), "ik"), who.subject)
+        items = service.fetch_corrections(_own_ik(who, _str(_body(), "ik")), who.subject)
         return _json({"corrections": [{
             "id": c.id, "arbeitsnummer": c.arbeitsnummer, "kind": c.kind, "reason": c.reason,
             "requested": c.requested.isoformat().replace("+00:00", "Z"),
@@ -194,7 +219,7 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         """Trade a Vorgangsnummer for the dataset pseudonym (single use)."""
         who = _require(SCOPE_PSEUDONYMS)
         body = _body()
-        result = service.exchange(_str(body, "vorgangsnummer"), _str(body, "domain"),
+        result = service.exchange(_str(body, "vorgangsnummer"), _domain(body),
                                   actor=who.subject)
         return _json({"pseudonym": result.pseudonym, "kind": result.kind.value,
                       "domain": result.domain, "keyId": result.key_id})
@@ -220,7 +245,7 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
             pairs = [(namespace, v) for v in values]
         if len(pairs) > MAX_DERIVE:
             raise _BadRequest(f"at most {MAX_DERIVE} values per request")
-        out = service.pseudonymize_identifiers(_str(body, "domain"), pairs, actor=who.subject)
+        out = service.pseudonymize_identifiers(_domain(body), pairs, actor=who.subject)
         return _json({"pseudonyms": out})
 
     @bp.post("/pseudonyms/lookup")
@@ -228,16 +253,28 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         """Key id and current-key equivalent of a pseudonym."""
         _require(SCOPE_PSEUDONYMS)
         body = _body()
-        info = service.lookup(_str(body, "domain"), _str(body, "pseudonym"))
+        info = service.lookup(_domain(body), _str(body, "pseudonym"))
         return _json({"pseudonym": info.pseudonym, "domain": info.domain, "keyId": info.key_id,
                       "current": info.current, "subjectType": info.subject_type})
+
+    @bp.post("/pseudonyms/translate")
+    def translate() -> Response:
+        """Pseudonyms under the domain's current key (re-keying after a rotation)."""
+        _require(SCOPE_PSEUDONYMS)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        return _json({"pseudonyms": service.translate(_domain(body), items)})
 
     @bp.post("/corrections")
     def request_correction() -> Response:
         """A node asks the hospital behind a dataset pseudonym for a correction."""
         who = _require(SCOPE_PSEUDONYMS)
         body = _body()
-        cid = service.request_correction(_str(body, "domain"), _str(body, "pseudonym"),
+        cid = service.request_correction(_domain(body), _str(body, "pseudonym"),
                                          _str(body, "reason"), actor=who.subject)
         return _json({"id": cid}, 201)
 
@@ -249,9 +286,24 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         _require(SCOPE_CONSENT)
         body = _body()
         purpose = _enum(Purpose, body.get("purpose"), "purpose")
-        decision = service.may_use(_str(body, "domain"), _str(body, "pseudonym"), purpose,
+        decision = service.may_use(_domain(body), _str(body, "pseudonym"), purpose,
                                    _moment(body.get("on")))
         return _json({"allowed": decision.allowed, "reason": decision.reason})
+
+    @bp.post("/consent/permitted")
+    def consent_permitted() -> Response:
+        """The subset of pseudonyms whose data may be used for a purpose (default deny)."""
+        _require(SCOPE_CONSENT)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        purpose = _enum(Purpose, body.get("purpose"), "purpose")
+        allowed = service.permitted(_domain(body), items, purpose,
+                                    _moment(body.get("on")))
+        return _json({"permitted": [p for p in dict.fromkeys(items) if p in allowed]})
 
     @bp.post("/consent/participation")
     def record_participation() -> Response:
@@ -270,7 +322,7 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
                 _enum(ScopeStatus, item.get("status"), f"declarations[{i}].status"),
                 _date(item.get("date"), f"declarations[{i}].date"),
             ))
-        service.record_participation(_str(body, "domain"), _str(body, "pseudonym"),
+        service.record_participation(_domain(body), _str(body, "pseudonym"),
                                      declarations, actor=who.subject)
         return Response(status=204)
 
@@ -282,7 +334,7 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         consent = body.get("consent")
         if not isinstance(consent, dict):
             raise _BadRequest("'consent' must be a FHIR Consent resource")
-        cid = service.record_broad_consent(_str(body, "domain"), _str(body, "pseudonym"),
+        cid = service.record_broad_consent(_domain(body), _str(body, "pseudonym"),
                                            consent, actor=who.subject)
         return _json({"id": cid}, 201)
 
@@ -326,8 +378,25 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
     def answer(request_id: str) -> Response:
         """The Arbeitsnummer, for the hospital that registered the case, once approved."""
         who = _require(SCOPE_REGISTER)
-        number = service.answer_reidentification(request_id, _str(_body(), "ik"), who.subject)
+        number = service.answer_reidentification(
+            request_id, _own_ik(who, _str(_body(), "ik")), who.subject)
         return _json({"id": request_id, "arbeitsnummer": number})
+
+    # --- research projects ------------------------------------------------------------------
+
+    @bp.post("/projects/pseudonyms")
+    def project_pseudonyms() -> Response:
+        """Person pseudonyms in a project's domain for node pseudonyms (null: no consent)."""
+        who = _require(SCOPE_PROJECTS)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        mapping = service.project_pseudonyms(_str(body, "project"), _str(body, "domain"), items,
+                                             who.subject)
+        return _json({"pseudonyms": mapping})
 
     # --- operators --------------------------------------------------------------------------
 

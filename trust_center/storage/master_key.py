@@ -10,6 +10,7 @@ import contextlib
 import os
 import secrets
 import stat
+import time
 from pathlib import Path
 
 from config.settings import Settings, SettingsError
@@ -58,4 +59,11 @@ def load_master_key(settings: Settings) -> bytes:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_bytes(MASTER_KEY_BYTES).hex() + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+    # Another worker may have created the file a moment ago and still be writing it.
+    for _ in range(50):
+        if path.stat().st_size >= MASTER_KEY_BYTES * 2:
+            break
+        time.sleep(0.02)
     return _read_private(path, str(path))

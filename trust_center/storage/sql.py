@@ -264,6 +264,36 @@ def find_pseudonym(conn: Connection, domain: str, pseudonym: str) -> PseudonymRo
     return _pseudonym_row(row) if row is not None else None
 
 
+def find_pseudonyms(
+    conn: Connection, domain: str, values: Sequence[str]
+) -> dict[str, PseudonymRow]:
+    """Issued pseudonyms of a domain among ``values`` (any key version)."""
+    found: dict[str, PseudonymRow] = {}
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), 500):
+        rows = conn.execute(
+            select(pseudonym_t).where(pseudonym_t.c.domain == domain,
+                                      pseudonym_t.c.pseudonym.in_(unique[start:start + 500]))
+        ).all()
+        for row in rows:
+            found[row.pseudonym] = _pseudonym_row(row)
+    return found
+
+
+def cases_of_persons(conn: Connection, person_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Case ids of each person."""
+    out: dict[str, list[str]] = {}
+    unique = list(dict.fromkeys(person_ids))
+    for start in range(0, len(unique), 500):
+        rows = conn.execute(
+            select(case_t.c.person_id, case_t.c.id)
+            .where(case_t.c.person_id.in_(unique[start:start + 500])).order_by(case_t.c.id)
+        ).all()
+        for person, case_id in rows:
+            out.setdefault(person, []).append(case_id)
+    return out
+
+
 def pseudonym_of_subject(
     conn: Connection, domain: str, version: int, subject: str
 ) -> str | None:

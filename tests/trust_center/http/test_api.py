@@ -236,3 +236,70 @@ def test_key_rotation_needs_admin(secured: FlaskClient) -> None:
                                  headers=_h("node")), 403, "forbidden")
     resp = secured.post("/trust-center/keys/rotate", json={"domain": KDK}, headers=_h("admin"))
     assert resp.get_json()["newKeyId"] == "k2"
+
+
+def test_project_pseudonyms_endpoint(client: FlaskClient, secured: FlaskClient) -> None:
+    p = _exchange(client, _register(client, "AN-PR")["vorgangsnummerClinical"])
+    resp = client.post("/trust-center/projects/pseudonyms",
+                       json={"project": "P-9", "domain": KDK, "pseudonyms": [p]})
+    assert resp.status_code == 200
+    assert resp.get_json() == {"pseudonyms": {p: None}}  # no research consent: none issued
+    _assert_problem(client.post("/trust-center/projects/pseudonyms",
+                                json={"project": "bad id!", "domain": KDK, "pseudonyms": [p]}),
+                    400, "invalid-identifier")
+    _assert_problem(secured.post("/trust-center/projects/pseudonyms",
+                                 json={"project": "P-9", "domain": KDK, "pseudonyms": [p]},
+                                 headers=_h("node")), 403, "forbidden")
+
+
+def test_hospital_token_with_ik_claim_acts_only_for_its_ik(app: Flask) -> None:
+    from common.auth import Principal
+    from config.context import app_context
+
+    ctx = app_context(app)
+    original = ctx.authenticator
+
+    class IkAuthenticator:
+        def authenticate(self, authorization: str | None) -> Principal:
+            return Principal(subject="le", scopes=frozenset({"trust-center:register"}),
+                             claims={"ik": IK})
+
+    ctx.authenticator = IkAuthenticator()  # type: ignore[assignment]
+    try:
+        client = app.test_client()
+        ok = client.post("/trust-center/cases", json={"ik": IK, "arbeitsnummer": "C-1",
+                                                      "kvnr": KVNR})
+        assert ok.status_code == 201
+        _assert_problem(client.post("/trust-center/cases", json={
+            "ik": IK2, "arbeitsnummer": "C-2", "kvnr": KVNR}), 403, "forbidden")
+        _assert_problem(client.post("/trust-center/corrections/fetch", json={"ik": IK2}),
+                        403, "forbidden")
+    finally:
+        ctx.authenticator = original
+
+
+def test_node_token_with_domain_claim_acts_only_in_its_domain(app: Flask) -> None:
+    from common.auth import Principal
+    from config.context import app_context
+
+    ctx = app_context(app)
+    original = ctx.authenticator
+
+    class NodeAuthenticator:
+        def authenticate(self, authorization: str | None) -> Principal:
+            return Principal(subject="node", scopes=frozenset({"trust-center:pseudonyms"}),
+                             claims={"domain": [KDK]})
+
+    ctx.authenticator = NodeAuthenticator()  # type: ignore[assignment]
+    try:
+        client = app.test_client()
+        ok = client.post("/trust-center/pseudonyms/derive",
+                         json={"domain": KDK, "namespace": "urn:mrn", "values": ["1"]})
+        assert ok.status_code == 200
+        _assert_problem(client.post("/trust-center/pseudonyms/derive", json={
+            "domain": "kdk:KDKXXX002", "namespace": "urn:mrn", "values": ["1"]}),
+            403, "forbidden")
+        _assert_problem(client.post("/trust-center/pseudonyms/exchange", json={
+            "domain": GRZ, "vorgangsnummer": "a" * 64}), 403, "forbidden")
+    finally:
+        ctx.authenticator = original
