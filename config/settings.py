@@ -188,8 +188,9 @@ class GrzSettings:
 
     # Folder inbox (one directory per submission); empty: <data_dir>/grz/inbox.
     inbox_dir: str = ""
-    # GRZXXXnnn of this genome data center (submissions addressed elsewhere are refused).
-    genomic_data_center_id: str = "GRZXXX001"
+    # GRZXXXnnn of this genome data center (submissions addressed elsewhere are refused);
+    # empty: the trust center section's genome_data_center_id (one id for the whole node).
+    genomic_data_center_id: str = ""
     # Crypt4GH secret key file; empty: <data_dir>/grz/grz.sec (`genomseq grz keygen`).
     private_key_file: str = ""
     # Where plaintext lives while it is indexed; empty: <data_dir>/grz/work.
@@ -199,6 +200,8 @@ class GrzSettings:
     # S3-compatible inbox instead of the folder: bucket name (empty: folder inbox).
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
+    # Build the BAM index in a second process while decrypting (pays only with an idle core).
+    index_while_decrypting: bool = False
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from platform_provider.ports import ParticipantDirectory
 
 def wire(app: Flask, ctx: AppContext) -> None:
     """Register the /grz API; provide the in-process Prüfbericht receiver if none is wired."""
+    from ga4gh.grz.service import grz_id
     from platform_provider.pruefberichte import PruefberichtRegister
 
     register(app)
@@ -25,7 +26,7 @@ def wire(app: Flask, ctx: AppContext) -> None:
 
         def is_approved(participant: str) -> bool:
             if directory is None:  # no platform provider in this deployment: only ourselves
-                return participant == ctx.settings.grz.genomic_data_center_id
+                return participant == grz_id(ctx)
             return directory.is_approved(
                 participant, "genome-data-center"
             ) or directory.is_approved(participant, "clinical-data-node")

@@ -123,7 +123,7 @@ def status(submission_id: str | None) -> None:
 
     store = SqlSubmissionStore(build_context(load_settings()).engine)
     if submission_id is None:
-        for sub in store.list(limit=50):
+        for sub in store.recent(limit=50):
             click.echo(f"{sub.submission_id:40} {sub.state.value:10} {sub.error_reason or ''}")
         return
     found = store.get(submission_id)

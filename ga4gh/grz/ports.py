@@ -20,7 +20,7 @@ class SubmissionStore(Protocol):
         """The submission or None."""
         ...
 
-    def list(self, *, limit: int = 100) -> list[Submission]:
+    def recent(self, *, limit: int = 100) -> list[Submission]:
         """Most recently updated first."""
         ...
 

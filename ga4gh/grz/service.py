@@ -13,6 +13,12 @@ from ga4gh.grz.storage.inbox import FolderArchive, FolderInbox, S3Inbox
 from ga4gh.grz.storage.sql import SqlSubmissionStore
 
 
+def grz_id(ctx: Any) -> str:
+    """This genome data center's id (GRZXXXnnn)."""
+    s = ctx.settings
+    return str(s.grz.genomic_data_center_id or s.trust_center.genome_data_center_id)
+
+
 def grz_dir(ctx: Any) -> Path:
     """<data_dir>/grz."""
     return Path(ctx.settings.data_dir) / "grz"
@@ -51,13 +57,16 @@ def make_intake(
     return IntakeService(
         store=SqlSubmissionStore(ctx.engine),
         inbox=inbox,
-        processor=Crypt4GHFileProcessor(load_private_key(private_key_path(ctx))),
+        processor=Crypt4GHFileProcessor(
+            load_private_key(private_key_path(ctx)),
+            index_while_decrypting=g.index_while_decrypting,
+        ),
         catalogue=GenomicCatalogueRegistrar(catalogue),
         tans=tans,
         reports=reports,
         archive=FolderArchive(Path(g.archive_dir or grz_dir(ctx) / "archive")),
         config=IntakeConfig(
-            genomic_data_center_id=g.genomic_data_center_id,
+            genomic_data_center_id=grz_id(ctx),
             tan_key=ctx.keys.secret("grz-tan-digest"),
             work_dir=Path(g.work_dir or grz_dir(ctx) / "work"),
         ),
@@ -73,7 +82,7 @@ def _audit_sink(ctx: Any) -> Any:
     log = ctx.find(AuditLog)
     if log is None:
         return None
-    actor = "grz:" + ctx.settings.grz.genomic_data_center_id
+    actor = "grz:" + grz_id(ctx)
 
     def append(event: str, details: dict[str, object]) -> None:
         log.append(event, actor, details)

@@ -7,7 +7,7 @@ from typing import Any
 
 from common.errors import GenomseqError
 from ga4gh.grz.ports import Inbox, Progress, PruefberichtReceiver, TanExchange
-from ga4gh.grz.service import make_intake
+from ga4gh.grz.service import grz_id, make_intake
 
 
 class NotWired(GenomseqError):
@@ -31,7 +31,7 @@ def tan_exchange(ctx: Any) -> TanExchange:
     service = ctx.find(port) if port is not None else None
     if service is None:
         raise NotWired("the trust center's PseudonymService is not wired in this deployment")
-    return PseudonymServiceTanExchange(service, ctx.settings.grz.genomic_data_center_id)
+    return PseudonymServiceTanExchange(service, grz_id(ctx))
 
 
 def pruefbericht_receiver(ctx: Any) -> PruefberichtReceiver:

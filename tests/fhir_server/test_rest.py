@@ -263,8 +263,12 @@ def test_conditional_create(client: FlaskClient) -> None:
 def test_conditional_create_with_several_matches_is_412(client: FlaskClient) -> None:
     post(client, "Patient", patient(identifier=[IDENT]))
     post(client, "Patient", patient(identifier=[IDENT]))
-    resp = post(client, "Patient", patient(identifier=[IDENT]),
-                **{"If-None-Exist": "identifier=urn:oid:1.2.276.0.76.4.8|MRN-1"})
+    resp = post(
+        client,
+        "Patient",
+        patient(identifier=[IDENT]),
+        **{"If-None-Exist": "identifier=urn:oid:1.2.276.0.76.4.8|MRN-1"},
+    )
     assert resp.status_code == 412
 
 

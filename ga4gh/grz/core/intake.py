@@ -41,6 +41,7 @@ from ga4gh.grz.core.metadata import (
     declared_files,
     raw_file_paths,
     redacted,
+    scrub,
     validate_metadata,
 )
 from ga4gh.grz.core.pruefbericht import build_pruefbericht, pruefbericht_json
@@ -223,7 +224,9 @@ class IntakeService:
                 validated = validate_metadata(raw, strict_warnings=self.config.strict_warnings)
         except MetadataInvalid as exc:
             raise IntakeRefused(
-                ErrorReason.validation_error, "metadata.json is invalid", details=exc.reasons
+                ErrorReason.validation_error,
+                "metadata.json is invalid",
+                details=scrub(exc.reasons, raw),
             ) from None
         model = validated.model
         problems = []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grz_pydantic_models.submission.metadata import (
+    REDACTED_LOCAL_CASE_ID,
     REDACTED_TAN,
     GrzSubmissionMetadata,
     MissingThresholdsException,
@@ -33,6 +34,7 @@ __all__ = [
     "parse_metadata",
     "raw_file_paths",
     "redacted",
+    "scrub",
     "validate_metadata",
 ]
 
@@ -119,6 +121,31 @@ def inbox_prefix(metadata: GrzSubmissionMetadata) -> str:
 def redacted(metadata: GrzSubmissionMetadata) -> dict[str, Any]:
     """The metadata as it may be archived: tanG zeroed, localCaseId and index pseudonym replaced."""
     return redact_metadata_dict(metadata.get_raw_dict())
+
+
+def scrub(messages: list[str], raw: bytes | str) -> list[str]:
+    """Messages with the document's tanG and localCaseId replaced, as grz-cli redacts its logs.
+
+    The models quote donor pseudonyms in their reasons, and documents up to v1.1.7 put the
+    tanG there for the index donor; reasons are stored and shown to the hospital, the tanG never.
+    """
+    try:
+        submission = json.loads(raw).get("submission", {})
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return messages
+    if not isinstance(submission, dict):
+        return messages
+    patterns = []
+    for key, placeholder in (("tanG", "REDACTED_TAN_G"), ("localCaseId", REDACTED_LOCAL_CASE_ID)):
+        value = submission.get(key)
+        if isinstance(value, str) and len(value) >= 4 and value != REDACTED_TAN:
+            patterns.append((value, placeholder))
+    out = []
+    for m in messages:
+        for value, placeholder in patterns:
+            m = m.replace(value, placeholder).replace(value.lower(), placeholder)
+        out.append(m)
+    return out
 
 
 def raw_file_paths(raw: bytes | str) -> list[str]:

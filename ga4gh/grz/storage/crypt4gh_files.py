@@ -9,13 +9,18 @@ FASTQ and BED files are verified without ever touching disk in plaintext.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import hashlib
 import multiprocessing
 import os
+import shutil
+import subprocess
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pysam
 from crypt4gh import CIPHER_SEGMENT_SIZE, SEGMENT_SIZE, header, sodium
@@ -95,26 +100,67 @@ class _FastqCounter:
         return lines // 4
 
 
+def samtools() -> str | None:
+    """The samtools executable if installed: its htslib usually links libdeflate and indexes
+    BAM about twice as fast as pysam's bundled htslib (zlib) on the benchmark machine."""
+    return shutil.which("samtools")
+
+
+def build_index(path: Path) -> None:
+    """Write the .bai/.crai beside a BAM/CRAM (samtools if installed, else pysam)."""
+    exe = samtools()
+    if exe is None:
+        pysam.index(str(path))
+        return
+    done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        [exe, "index", str(path)], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise pysam.SamtoolsError(done.stderr.decode(errors="replace").strip() or "index failed")
+
+
 def _index_from(fifo: str, index_path: str) -> None:
     pysam.index(fifo, index_path)
 
 
 class _Indexer:
-    """Builds a BAM index in a child process from a FIFO fed while decrypting.
+    """Builds a BAM index from the plaintext as it is decrypted, in another process.
 
     The BAM index build is the slowest part of the intake (htslib inflates every BGZF block);
-    running it beside the decryption hides the decryption's time. pysam keeps the GIL while
-    htslib reads, so the indexer is a forked process, not a thread.
+    running it beside the decryption can hide the decryption's time when a core is idle. With
+    samtools installed it reads the plaintext on stdin; otherwise a forked process runs pysam
+    on a FIFO (pysam keeps the GIL while htslib reads, so a thread would block the writer).
+    Off by default: on the shared 2-core benchmark machine it did not pay (docs/performance.md).
     """
 
     def __init__(self, workdir: Path, index_path: Path) -> None:
         self.index_path = index_path
+        self.fifo: Path | None = None
+        self.fd: int | None = None
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.proc: Any = None
+        exe = samtools()
+        if exe is not None:
+            self.popen = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                [exe, "index", "-o", str(index_path), "-"],
+                stdin=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            assert self.popen.stdin is not None
+            self.fd = self.popen.stdin.fileno()
+        else:
+            self._start_fork(workdir, index_path)
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                # A larger pipe (Linux F_SETPIPE_SZ) means fewer switches between the two.
+                fcntl.fcntl(self.fd, 1031, 1 << 20)
+
+    def _start_fork(self, workdir: Path, index_path: Path) -> None:
         self.fifo = workdir / (index_path.name + ".fifo")
         os.mkfifo(self.fifo, 0o600)
         ctx = multiprocessing.get_context("fork")
         self.proc = ctx.Process(target=_index_from, args=(str(self.fifo), str(index_path)))
         self.proc.start()
-        self.fd: int | None = None
         # Open the write end once the child has opened the read end (or give up if it died).
         deadline = time.monotonic() + 30
         while self.fd is None and self.proc.is_alive() and time.monotonic() < deadline:
@@ -138,33 +184,48 @@ class _Indexer:
             self._close_fd()  # the indexer stopped (not a BAM): index the file afterwards
 
     def _close_fd(self) -> None:
-        if self.fd is not None:
+        if self.popen is not None:
+            if self.popen.stdin is not None and not self.popen.stdin.closed:
+                with contextlib.suppress(BrokenPipeError):
+                    self.popen.stdin.close()
+            self.fd = None
+        elif self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+    def _wait(self) -> int | None:
+        if self.popen is not None:
+            return self.popen.wait()
+        self.proc.join()
+        return int(self.proc.exitcode) if self.proc.exitcode is not None else None
 
     def finish(self) -> bool:
         """Wait for the index; True if it was built."""
         self._close_fd()
-        self.proc.join()
-        self.fifo.unlink(missing_ok=True)
-        ok = self.proc.exitcode == 0 and self.index_path.is_file()
+        code = self._wait()
+        if self.fifo is not None:
+            self.fifo.unlink(missing_ok=True)
+        ok = code == 0 and self.index_path.is_file()
         if not ok:
             self.index_path.unlink(missing_ok=True)
         return ok
 
     def abort(self) -> None:
         self._close_fd()
-        if self.proc.is_alive():
+        if self.popen is not None:
+            self.popen.kill()
+        elif self.proc.is_alive():
             self.proc.terminate()
-        self.proc.join()
-        self.fifo.unlink(missing_ok=True)
+        self._wait()
+        if self.fifo is not None:
+            self.fifo.unlink(missing_ok=True)
         self.index_path.unlink(missing_ok=True)
 
 
 class Crypt4GHFileProcessor:
     """FileProcessor: decrypt with the GRZ's secret key while hashing and inspecting."""
 
-    def __init__(self, secret_key: bytes, *, index_while_decrypting: bool = True) -> None:
+    def __init__(self, secret_key: bytes, *, index_while_decrypting: bool = False) -> None:
         self._keys = [(0, secret_key, None)]
         self.index_while_decrypting = index_while_decrypting
 
@@ -258,7 +319,7 @@ class Crypt4GHFileProcessor:
         suffix = ".crai" if plaintext.suffix == ".cram" else ".bai"
         try:
             if not plaintext.with_name(plaintext.name + suffix).is_file():
-                pysam.index(str(plaintext))
+                build_index(plaintext)
             with pysam.AlignmentFile(str(plaintext)) as af:
                 stats = af.get_index_statistics()
                 mapped = sum(s.mapped for s in stats)

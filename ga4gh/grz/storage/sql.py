@@ -118,7 +118,7 @@ class SqlSubmissionStore:
             )
         return _submission(row, files, history)
 
-    def list(self, *, limit: int = 100) -> list[Submission]:
+    def recent(self, *, limit: int = 100) -> list[Submission]:
         with self.engine.connect() as conn:
             rows = (
                 conn.execute(

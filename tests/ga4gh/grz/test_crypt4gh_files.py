@@ -18,12 +18,33 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     return make_keys(tmp_path_factory.mktemp("keys"))
 
 
-def test_bam_is_indexed_while_decrypting(tmp_path: Path, keys: Keys) -> None:
+@pytest.fixture(params=["samtools", "pysam"])
+def indexer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both index builders: samtools (if installed) and pysam."""
+    from ga4gh.grz.storage import crypt4gh_files
+
+    if request.param == "samtools" and crypt4gh_files.samtools() is None:
+        pytest.skip("samtools is not installed")
+    if request.param == "pysam":
+        monkeypatch.setattr(crypt4gh_files, "samtools", lambda: None)
+    return str(request.param)
+
+
+def test_build_index_matches_pysam(tmp_path: Path, indexer: str) -> None:
+    from ga4gh.grz.storage.crypt4gh_files import build_index
+
+    bam_bytes(tmp_path / "a.bam", 3000)
+    build_index(tmp_path / "a.bam")
+    pysam.index(str(tmp_path / "a.bam"), str(tmp_path / "ref.bai"))
+    assert (tmp_path / "a.bam.bai").read_bytes() == (tmp_path / "ref.bai").read_bytes()
+
+
+def test_bam_is_indexed_while_decrypting(tmp_path: Path, keys: Keys, indexer: str) -> None:
     plain = bam_bytes(tmp_path / "a.bam", 3000)
     encrypt(plain, tmp_path / "in" / "a.bam.c4gh", keys)
     work = tmp_path / "w"
     work.mkdir()
-    out = Crypt4GHFileProcessor(keys.grz_secret).process(
+    out = Crypt4GHFileProcessor(keys.grz_secret, index_while_decrypting=True).process(
         tmp_path / "in" / "a.bam.c4gh", "bam", work
     )
     assert out.sha256 == hashlib.sha256(plain).hexdigest() and out.size == len(plain)
@@ -35,11 +56,13 @@ def test_bam_is_indexed_while_decrypting(tmp_path: Path, keys: Keys) -> None:
     assert sorted(p.name for p in work.iterdir()) == sorted([out.plaintext.name, built.name])
 
 
-def test_declared_bam_with_other_content_leaves_no_index(tmp_path: Path, keys: Keys) -> None:
+def test_declared_bam_with_other_content_leaves_no_index(
+    tmp_path: Path, keys: Keys, indexer: str
+) -> None:
     encrypt(vcf_bytes(tmp_path / "a.vcf.gz"), tmp_path / "in" / "x.bam.c4gh", keys)
     work = tmp_path / "w"
     work.mkdir()
-    out = Crypt4GHFileProcessor(keys.grz_secret).process(
+    out = Crypt4GHFileProcessor(keys.grz_secret, index_while_decrypting=True).process(
         tmp_path / "in" / "x.bam.c4gh", "bam", work
     )
     assert out.detected_format == "VCF"
@@ -58,7 +81,7 @@ def test_fastq_is_never_written_in_plaintext(tmp_path: Path, keys: Keys) -> None
     assert list(work.iterdir()) == []
 
 
-def test_truncated_file_is_refused_and_cleaned_up(tmp_path: Path, keys: Keys) -> None:
+def test_truncated_file_is_refused_and_cleaned_up(tmp_path: Path, keys: Keys, indexer: str) -> None:
     plain = bam_bytes(tmp_path / "a.bam", 3000)
     enc = tmp_path / "in" / "a.bam.c4gh"
     encrypt(plain, enc, keys)
@@ -66,5 +89,22 @@ def test_truncated_file_is_refused_and_cleaned_up(tmp_path: Path, keys: Keys) ->
     work = tmp_path / "w"
     work.mkdir()
     with pytest.raises(DecryptionFailed):
-        Crypt4GHFileProcessor(keys.grz_secret).process(enc, "bam", work)
+        Crypt4GHFileProcessor(keys.grz_secret, index_while_decrypting=True).process(
+            enc, "bam", work
+        )
     assert list(work.iterdir()) == []
+
+
+def test_unsorted_bam_cannot_be_indexed(tmp_path: Path, keys: Keys, indexer: str) -> None:
+    from ga4gh.grz.core.errors import FileUnusable
+
+    header = {"HD": {"VN": "1.6"}, "SQ": [{"SN": "chr1", "LN": 5000}]}
+    path = tmp_path / "u.bam"
+    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+        for i, start in enumerate([3000, 100]):
+            a = pysam.AlignedSegment(out.header)
+            a.query_name, a.query_sequence, a.flag = f"r{i}", "A" * 50, 0
+            a.reference_id, a.reference_start, a.cigartuples = 0, start, [(0, 50)]
+            out.write(a)
+    with pytest.raises(FileUnusable):
+        Crypt4GHFileProcessor(keys.grz_secret).alignment_stats(path)

@@ -411,3 +411,21 @@ def test_unsorted_bam_is_refused(rig: Rig, keys: Keys, tmp_path: Path):
     done = rig.service.run(s.submission_id)
     _assert_refused(rig, s.submission_id, ErrorReason.validation_error)
     assert "cannot be indexed" in done.error_detail[0]
+
+
+def test_refusal_reasons_never_contain_the_tan(rig: Rig, keys: Keys):
+    # Up to schema v1.1.7 the index donor's pseudonym was the tanG; the models quote it.
+    s = build_submission(rig.inbox, keys)
+    meta = s.metadata
+    meta["donors"][0]["donorPseudonym"] = s.tan_g
+    meta["donors"][0]["labData"][0]["sequenceData"]["files"] = [
+        f
+        for f in meta["donors"][0]["labData"][0]["sequenceData"]["files"]
+        if f["fileType"] != "vcf"
+    ]
+    write_meta(s.root, meta)
+    done = rig.service.run(s.submission_id)
+    assert done.error_reason is ErrorReason.validation_error
+    text = json.dumps(done.error_detail)
+    assert "VCF file missing" in text and "REDACTED_TAN_G" in text
+    assert s.tan_g not in text

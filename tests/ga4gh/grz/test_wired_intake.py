@@ -42,7 +42,9 @@ def grz_keys(ctx: AppContext, tmp_path_factory: pytest.TempPathFactory) -> Keys:
 
 @pytest.fixture()
 def grz_id(ctx: AppContext) -> str:
-    return ctx.settings.grz.genomic_data_center_id
+    from ga4gh.grz.service import grz_id
+
+    return grz_id(ctx)
 
 
 def _register_case(ctx: AppContext, tan_g: str, n: int) -> None:
