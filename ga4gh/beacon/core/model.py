@@ -127,3 +127,5 @@ class BeaconQuery:
     scope_entity: str | None = None
     scope_id: str | None = None
     raw_filters: tuple[str, ...] = ()
+    # requestParameters.datasets.datasetIds (framework request example): only these datasets.
+    dataset_ids: tuple[str, ...] = ()

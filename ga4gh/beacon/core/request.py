@@ -273,6 +273,14 @@ def parse_post(
     # key (``{"g_variant": {...}}``, framework requests/requestParameters.json).
     if isinstance(params.get("g_variant"), Mapping):
         params = {**{k: v for k, v in params.items() if k != "g_variant"}, **params["g_variant"]}
+    dataset_ids: tuple[str, ...] = ()
+    if "datasets" in params:
+        ids = params["datasets"].get("datasetIds") if isinstance(params["datasets"], Mapping) \
+            else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+            raise InvalidInput("requestParameters.datasets.datasetIds must be a list of ids")
+        dataset_ids = tuple(ids)
+        params = {k: v for k, v in params.items() if k != "datasets"}
     unknown = sorted(k for k in params if k not in VARIANT_PARAMETERS and k != "$schema")
     if unknown:
         raise InvalidInput(f"unknown requestParameters: {', '.join(unknown)}")
@@ -294,7 +302,9 @@ def parse_post(
         pagination=_pagination(pag.get("skip"), pag.get("limit"), default_limit, max_limit),
         include_resultset_responses=_include(query.get("includeResultsetResponses", "HIT")),
         test_mode=_bool("testMode", query["testMode"]) if "testMode" in query else False,
-        request_parameters=_echo(params),
+        request_parameters={**_echo(params), **(
+            {"datasets": {"datasetIds": list(dataset_ids)}} if dataset_ids else {})},
+        dataset_ids=dataset_ids,
         requested_schemas=tuple({k: str(v) for k, v in s.items()} for s in schemas),
         api_version=api_version,
     )

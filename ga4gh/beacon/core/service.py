@@ -161,10 +161,13 @@ class BeaconService:
             conditions=compile_filters(q.filters, self._hpo_for(q)),
         )
         datasets = list(visible)
+        if q.dataset_ids:
+            # Ids the caller may not see are dropped silently: a 404 would confirm them.
+            datasets = [d for d in datasets if d in q.dataset_ids]
         if scope is not None:
             scope_path, scope_id = scope
             if scope_path in ("datasets", "cohorts"):
-                if scope_id not in visible:
+                if scope_id not in visible or (q.dataset_ids and scope_id not in q.dataset_ids):
                     raise NotFound(f"no {scope_path[:-1]} {scope_id!r} visible to this caller")
                 datasets = [scope_id]
             elif scope_path == "g_variants":

@@ -192,3 +192,19 @@ def test_bad_security_level_setting_is_a_settings_error(base_settings) -> None:
                    BeaconSettings(default_assembly="hg17")):
         with pytest.raises(SettingsError):
             create_app(dataclasses.replace(base_settings, beacon=beacon))
+
+
+def test_dataset_ids_restrict_the_query(indexed, client) -> None:
+    body = {"meta": {"apiVersion": "v2.0.0"}, "query": {
+        "requestParameters": {"referenceName": "1", "start": [999], "alternateBases": "A",
+                              "datasets": {"datasetIds": ["ds-registered", "no-such"]}},
+        "requestedGranularity": "record", "includeResultsetResponses": "ALL"}}
+    doc = client.post(f"{B}/g_variants", json=body).get_json()
+    assert_valid_entry_response(doc, "g_variants")
+    assert [rs["id"] for rs in doc["response"]["resultSets"]] == ["ds-registered"]
+    assert doc["meta"]["receivedRequestSummary"]["requestParameters"]["datasets"] == {
+        "datasetIds": ["ds-registered", "no-such"]}
+    body["query"]["requestParameters"]["datasets"] = {"datasetIds": "ds-registered"}
+    resp = client.post(f"{B}/g_variants", json=body)
+    assert resp.status_code == 400
+    assert_valid_error(resp.get_json(), 400)
