@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from common.errors import GenomseqError
@@ -20,15 +19,12 @@ class NotWired(GenomseqError):
 def tan_exchange(ctx: Any) -> TanExchange:
     """The trust center's PseudonymService behind the TanExchange port."""
     from ga4gh.grz.storage.bridges import PseudonymServiceTanExchange
+    from trust_center.ports import PseudonymService
 
     provided = ctx.find(TanExchange)
     if provided is not None:
         return provided  # type: ignore[no-any-return]
-    try:
-        port = importlib.import_module("trust_center.ports").PseudonymService
-    except (ImportError, AttributeError):
-        port = None
-    service = ctx.find(port) if port is not None else None
+    service = ctx.find(PseudonymService)
     if service is None:
         raise NotWired("the trust center's PseudonymService is not wired in this deployment")
     return PseudonymServiceTanExchange(service, grz_id(ctx))

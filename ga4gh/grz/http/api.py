@@ -84,7 +84,9 @@ def grz_blueprint() -> Blueprint:
         found = SqlSubmissionStore(app_context().engine).get(submission_id)
         if found is None:
             raise SubmissionNotFound(f"no submission {submission_id}")
-        return jsonify(submission_json(found))
+        resp = jsonify(submission_json(found))
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
 
     return bp
 

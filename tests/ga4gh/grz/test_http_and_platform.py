@@ -82,6 +82,8 @@ def test_intake_into_the_real_catalogue_and_platform(
     assert resp.status_code == 200
     body = resp.get_json()
     assert body["state"] == "finished" and body["qualityCheckPassed"] is True
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert [h["state"] for h in body["history"]][-1] == "finished"
     assert all(f["checksumVerified"] and f["sizeVerified"] for f in body["files"])
     assert s.tan_g not in resp.get_data(as_text=True)
     assert next(iter(datasets)) not in resp.get_data(as_text=True)
