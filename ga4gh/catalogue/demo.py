@@ -143,7 +143,7 @@ def write_bcf(vcf: Path, path: Path) -> None:
     ) as out:
         for rec in src:
             out.write(rec)
-    pysam.bcftools.index(str(path))
+    pysam.bcftools.index("-f", str(path))  # -f: a second demo seeding rewrites it
 
 
 def make_genomic_files(directory: Path, *, reads_per_contig: int = 4000,
