@@ -41,6 +41,8 @@ def upgrade_all(ctx: AppContext) -> list[str]:
     done = []
     for component in components():
         for mset in component.migrations:
+            if mset.database == "trust_center" and ctx.settings.trust_center.url:
+                continue  # a remote trust center migrates its own database
             engine = ctx.trust_center_engine if mset.database == "trust_center" else ctx.engine
             migrations.upgrade(engine, mset)
             done.append(mset.name)
@@ -68,6 +70,8 @@ def db_current() -> None:
     ctx = build_context(load_settings())
     for component in components():
         for mset in component.migrations:
+            if mset.database == "trust_center" and ctx.settings.trust_center.url:
+                continue
             engine = ctx.trust_center_engine if mset.database == "trust_center" else ctx.engine
             click.echo(f"{mset.name}: {migrations.current(engine, mset) or '(none)'}")
 

@@ -49,16 +49,54 @@ class TrustCenterSettings:
     """Trust center: Vorgangsnummern, pseudonyms, consent, re-identification."""
 
     # Empty: the trust center runs in-process with its own database (see database_url).
+    # Set (https://tc.example/trust-center): this node uses that trust center over HTTP.
     url: str = ""
     database_url: str = ""
+    # File holding the 32-byte master key as 64 hex characters (0600). Empty: master_key, or
+    # else <data_dir>/trust_center/master.key, generated on first start.
     master_key_file: str = ""
+    # The master key itself as 64 hex characters (prefer master_key_file; never logged).
+    master_key: str = field(default="", repr=False)
+    # Days a Vorgangsnummer (or tanG/tanC) can be exchanged after registration.
+    vorgangsnummer_lifetime_days: int = 90
+    # Compatibility mode: accept hospital-generated tanG/tanC instead of issued Vorgangsnummern.
+    accept_transfer_numbers: bool = True
+    # File with a shared secret machine clients may send as Bearer token to /trust-center
+    # (until OAuth clients exist); the HTTP adapter sends it to url.
+    shared_secret_file: str = ""
+    # Pseudonym domains of this deployment's own nodes (BfArM KDK/GRZ ids).
+    clinical_data_node_id: str = "KDKXXX001"
+    genome_data_center_id: str = "GRZXXX001"
+    # Pseudonymize FHIR resources before the clinical data node stores them.
+    pseudonymize_fhir: bool = True
+    # Seconds the HTTP adapter waits for the trust center.
+    request_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
 class GenomicsSettings:
     """Genome data center: catalogue, htsget, DRS, refget."""
 
+    # Local object storage; empty means <data_dir>/genomics.
     storage_dir: str = ""
+    # "local" (files under storage_dir) or "s3" (an S3-compatible bucket through boto3).
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    # Files at least this large show a progress bar while they are copied in.
+    progress_min_bytes: int = 64 * 1024 * 1024
+    # Lifetime in seconds of the signed data URLs in htsget tickets and DRS access URLs.
+    url_ttl_seconds: int = 3600
+    # Largest number of regions in one htsget POST (413 PayloadTooLarge above it).
+    htsget_max_regions: int = 512
+    # Largest htsget POST body in bytes (413 above it).
+    htsget_max_request_bytes: int = 1024 * 1024
+    # Parsed indexes kept in memory per worker (LRU, keyed by object and modification time).
+    index_cache_size: int = 64
+    # Largest byte range behind one ticket URL (htsget: data blocks "should not exceed ~1GB").
+    htsget_url_max_bytes: int = 1024 * 1024 * 1024
     # refget/seqcol: reference sequences and collections are public data (refget 2.0.0
     # "Security"): serve them without a token. Off: every request needs scope refget:read.
     refget_public: bool = True
@@ -70,7 +108,31 @@ class GenomicsSettings:
 class PassportSettings:
     """OAuth 2.0 / GA4GH Passport broker and clearinghouse."""
 
+    # Issuer URL of this broker (``iss``); empty: public_base_url or http://host:port.
     issuer: str = ""
+    # ``aud`` of access tokens and passports for this deployment's resource servers;
+    # empty: the issuer URL.
+    audience: str = ""
+    # ``source`` of ControlledAccessGrants visas (the platform provider); empty:
+    # <issuer>/platform.
+    platform_url: str = ""
+    access_token_lifetime: int = 600
+    refresh_token_lifetime: int = 8 * 3600
+    visa_lifetime: int = 3600
+    # At most 3600 (GA4GH AAI: passports are short-lived); also capped by the earliest visa.
+    passport_lifetime: int = 3600
+    # Other brokers/visa issuers trusted by the clearinghouse: "ISSUER JWKS_URL [JWKS_URL...]"
+    # per entry. Only these URLs are ever fetched.
+    trusted_issuers: tuple[str, ...] = ()
+    # Extra visa trust rules: "TYPE SOURCE BY[,BY...]" per entry (SOURCE "*" = any).
+    visa_policies: tuple[str, ...] = ()
+    max_token_bytes: int = 16 * 1024
+    max_passport_bytes: int = 256 * 1024
+    max_visas: int = 100
+    leeway_seconds: int = 30
+    # How access decisions reach the audit log: "sync" (appended before the response) or
+    # "async" (batched by a background thread, off the request path; see docs/performance.md).
+    audit_decisions: Literal["async", "sync"] = "sync"
 
 
 @dataclass(frozen=True)
@@ -78,20 +140,68 @@ class PlatformSettings:
     """Platform provider: participants, data-access applications, register."""
 
     name: str = "Plattformträger Modellvorhaben Genomsequenzierung"
+    # Show authorized users' names in the public application register (default: institutions
+    # and count only; enable if your legal reading of § 64e Abs. 9 SGB V requires names).
+    register_show_user_names: bool = False
+    # Committee opinions that must be recorded before an application can be approved.
+    min_review_opinions: int = 1
 
 
 @dataclass(frozen=True)
 class BeaconSettings:
     """Beacon v2 discovery."""
 
+    # Counts of fewer individuals than this are never shown exactly (see small_count_policy).
     count_threshold: int = 5
+    # "less-than": exists=true, no count, info says "fewer than <count_threshold>";
+    # "suppress": reported as no match at all (exists=false, count 0).
+    small_count_policy: Literal["less-than", "suppress"] = "less-than"
+    # Round reported counts to the nearest multiple of this (0 or 1: exact counts).
+    count_rounding: int = 0
+    # Count and record queries one caller may send per window (0: unlimited).
+    query_budget: int = 1000
+    query_budget_window_seconds: int = 86400
+    # Security level of datasets not listed in dataset_security_levels.
+    default_security_level: Literal["public", "registered", "controlled"] = "controlled"
+    # "dataset-id=public|registered|controlled" entries (comma separated in the environment).
+    dataset_security_levels: tuple[str, ...] = ()
+    # Highest granularity each access tier gets (Beacon v2 boolean < count < record).
+    public_granularity: Literal["boolean", "count", "record"] = "boolean"
+    registered_granularity: Literal["boolean", "count", "record"] = "count"
+    controlled_granularity: Literal["boolean", "count", "record"] = "record"
+    # Assembly assumed when a query names none (GRCh37 or GRCh38).
+    default_assembly: str = "GRCh38"
+    # Beacon id in every response; empty: "<service_id>.beacon".
+    beacon_id: str = ""
+    # Only individuals whose consent permits research are counted; without a wired consent
+    # service every individual then counts as not consented (fail closed).
+    require_consent: bool = True
+    # FHIR Patient.identifier system that carries the donor pseudonym (empty: any system).
+    pseudonym_identifier_system: str = ""
+    default_page_size: int = 10
+    max_page_size: int = 1000
 
 
 @dataclass(frozen=True)
 class GrzSettings:
     """Genome data center intake of grz-cli submissions."""
 
+    # Folder inbox (one directory per submission); empty: <data_dir>/grz/inbox.
     inbox_dir: str = ""
+    # GRZXXXnnn of this genome data center (submissions addressed elsewhere are refused);
+    # empty: the trust center section's genome_data_center_id (one id for the whole node).
+    genomic_data_center_id: str = ""
+    # Crypt4GH secret key file; empty: <data_dir>/grz/grz.sec (`genomseq grz keygen`).
+    private_key_file: str = ""
+    # Where plaintext lives while it is indexed; empty: <data_dir>/grz/work.
+    work_dir: str = ""
+    # Archive of redacted metadata.json; empty: <data_dir>/grz/archive.
+    archive_dir: str = ""
+    # S3-compatible inbox instead of the folder: bucket name (empty: folder inbox).
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    # Build the BAM index in a second process while decrypting (pays only with an idle core).
+    index_while_decrypting: bool = False
 
 
 @dataclass(frozen=True)

@@ -144,5 +144,26 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture(scope="session")
+def plain_fhir_app(base_settings: Settings, session_app: Flask) -> Flask:
+    """An app on the same databases whose FHIR node does not pseudonymize: for tests of
+    generic FHIR behaviour that needs names, birth dates or identifiers as sent."""
+    from dataclasses import replace
+
+    settings = replace(
+        base_settings,
+        trust_center=replace(base_settings.trust_center, pseudonymize_fhir=False),
+    )
+    plain = create_app(settings)
+    plain.config["TESTING"] = True
+    return plain
+
+
+@pytest.fixture()
+def plain_client(app: Flask, plain_fhir_app: Flask) -> FlaskClient:
+    """Client of plain_fhir_app, starting from empty tables like ``client``."""
+    return plain_fhir_app.test_client()
+
+
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

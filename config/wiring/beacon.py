@@ -1,15 +1,290 @@
-"""Wiring of the beacon component (not built yet: contributes nothing)."""
+"""Wiring of the Beacon v2 component: index adapter, service, blueprint, CLI and demo data."""
 
 from __future__ import annotations
 
-from flask import Flask
+import datetime as dt
+import gzip
+from pathlib import Path
 
-from config.context import AppContext
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+from sqlalchemy import text
+
+from common.db import write_transaction
+from common.errors import GenomseqError
+from common.http import register_error_renderer
+from common.migrations import MigrationSet
+from config.context import AppContext, app_context
+from config.settings import SettingsError
 from config.wiring import Component
+from ga4gh.beacon.core.access import AccessPolicy, Disclosure
+from ga4gh.beacon.core.assemblies import canonical_chrom, normalise_assembly
+from ga4gh.beacon.core.model import API_VERSION
+from ga4gh.beacon.core.ports import ClinicalFacts, ResearchConsent, VariantFile, VariantFileSource
+from ga4gh.beacon.core.responses import BeaconIdentity
+from ga4gh.beacon.core.service import BeaconService, BudgetRule
+from ga4gh.beacon.http.blueprint import PREFIX, beacon_blueprint, error_renderer
+from ga4gh.beacon.storage.adapters import CatalogueVariantFiles, TrustCenterConsent
+from ga4gh.beacon.storage.budget import SqlQueryBudget
+from ga4gh.beacon.storage.fhir_facts import FhirClinicalFacts
+from ga4gh.beacon.storage.hpo import bundled_hpo
+from ga4gh.beacon.storage.loader import (
+    build_index,
+    record_sequence_digests,
+    set_contig_digests,
+)
+from ga4gh.beacon.storage.refresh import refresh_individuals
+from ga4gh.beacon.storage.sql import SqlBeaconIndex
+from ga4gh.catalogue.ports import GenomicCatalogue
+from ga4gh.refget.ports import SequenceRegistry
+from trust_center.ports import ConsentService
+
+MIGRATIONS = (MigrationSet("beacon", "ga4gh.beacon.storage.migrations"),)
+
+
+def build_service(ctx: AppContext) -> BeaconService:
+    """The BeaconService for this deployment's settings."""
+    s = ctx.settings
+    b = s.beacon
+    from config.wiring.service_info import deployment_info
+
+    info = deployment_info(s)
+    identity = BeaconIdentity(
+        id=b.beacon_id or f"{s.service_id}.beacon",
+        name=f"{s.service_name} Beacon",
+        organization_id=s.service_id,
+        organization_name=s.organization_name,
+        organization_url=s.organization_url,
+        environment=s.environment,
+        version=info.version,
+        description="Beacon v2 over the genome data center's variants and the pseudonymised "
+                    "clinical data of consenting donors (Modellvorhaben Genomsequenzierung).",
+    )
+    try:
+        policy = AccessPolicy.from_entries(
+            b.default_security_level, b.dataset_security_levels,
+            {"public": b.public_granularity, "registered": b.registered_granularity,
+             "controlled": b.controlled_granularity})
+        normalise_assembly(b.default_assembly)
+    except (ValueError, KeyError, GenomseqError) as exc:
+        raise SettingsError(f"beacon: {exc}: dataset_security_levels takes "
+                            "dataset=public|registered|controlled, default_assembly GRCh37 or "
+                            "GRCh38") from exc
+    return BeaconService(
+        SqlBeaconIndex(ctx.engine), identity, policy,
+        Disclosure(b.count_threshold, b.small_count_policy, b.count_rounding),
+        default_assembly=b.default_assembly,
+        budget=SqlQueryBudget(ctx.engine),
+        budget_rule=BudgetRule(b.query_budget, b.query_budget_window_seconds),
+        default_limit=b.default_page_size,
+        hpo=bundled_hpo,
+    )
 
 
 def wire(app: Flask, ctx: AppContext) -> None:
-    """Nothing to wire yet."""
+    """Register the Beacon blueprint and its error renderer; provide the service."""
+    from config.wiring.service_info import deployment_info
+    from ga4gh.service_info.core import ServiceType
+
+    service = build_service(ctx)
+    ctx.provide(BeaconService, service)
+    info = deployment_info(
+        ctx.settings, id=service.identity.id, name=service.identity.name,
+        type=ServiceType(group="org.ga4gh", artifact="beacon", version=API_VERSION),
+        description=service.identity.description)
+    app.register_blueprint(beacon_blueprint(
+        service, info.to_json(), (ctx.settings.beacon.default_page_size,
+                                  ctx.settings.beacon.max_page_size),
+        ctx.settings.public_base_url))
+    register_error_renderer(app, PREFIX, error_renderer(service))
+    _provide_adapters(ctx)
 
 
-COMPONENT = Component(name="beacon", wire=wire)
+def _provide_adapters(ctx: AppContext) -> None:
+    """Adapt the catalogue and the trust center's consent port when they are wired."""
+    catalogue = ctx.find(GenomicCatalogue)  # type: ignore[type-abstract]
+    if catalogue is not None and ctx.find(VariantFileSource) is None:  # type: ignore[type-abstract]
+        ctx.provide(VariantFileSource, CatalogueVariantFiles(catalogue))  # type: ignore[type-abstract]
+    consent = ctx.find(ConsentService)  # type: ignore[type-abstract]
+    if consent is not None and ctx.find(ResearchConsent) is None:  # type: ignore[type-abstract]
+        domain = "grz:" + ctx.settings.trust_center.genome_data_center_id
+        ctx.provide(ResearchConsent, TrustCenterConsent(consent, domain))  # type: ignore[type-abstract]
+
+
+def clinical_facts(ctx: AppContext) -> ClinicalFacts:
+    """Clinical facts port: a wired one, else the adapter over the FHIR tables."""
+    return ctx.find(ClinicalFacts) or FhirClinicalFacts(  # type: ignore[type-abstract]
+        ctx.engine, ctx.settings.beacon.pseudonym_identifier_system)
+
+
+def research_consent(ctx: AppContext) -> ResearchConsent | None:
+    """The consent port if the trust center provides one."""
+    return ctx.find(ResearchConsent)  # type: ignore[type-abstract]
+
+
+def record_collection_digests(ctx: AppContext, digests: set[str]) -> int:
+    """Record refget digests of indexed contigs from the refget component's collections of
+    the files' references (so queries may name sequences by digest)."""
+    registry = ctx.find(SequenceRegistry)  # type: ignore[type-abstract]
+    if registry is None or not digests:
+        return 0
+    items = []
+    for digest in sorted(digests):
+        try:
+            items += [(s.name, s.length, s.md5, s.ga4gh)
+                      for s in registry.collection_sequences(digest)]
+        except GenomseqError:  # collection not registered here
+            continue
+    return record_sequence_digests(ctx.engine, items)
+
+
+def refresh(ctx: AppContext) -> str:
+    """Refresh consent and clinical facts snapshots; a one-line summary."""
+    stats = refresh_individuals(ctx.engine, research_consent(ctx), clinical_facts(ctx),
+                                require_consent=ctx.settings.beacon.require_consent,
+                                today=dt.date.today(), hpo=bundled_hpo())
+    return (f"{stats.individuals} individuals, {stats.consented} with research consent, "
+            f"{stats.with_facts} with clinical data")
+
+
+@click.group("beacon")
+def beacon_cli() -> None:
+    """Beacon v2: variant index, consent/clinical snapshots, gene table."""
+
+
+@beacon_cli.command("index")
+@click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Index this VCF/BCF instead of the catalogue (repeatable).")
+@click.option("--dataset", default="default", show_default=True,
+              help="Dataset of the --file files.")
+@click.option("--donor", default=None, help="Donor pseudonym owning the --file files' samples.")
+@click.option("--reference", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="FASTA of the assembly: record refget/MD5 digests of indexed contigs.")
+@click.option("--append", is_flag=True, help="Add to the index instead of rebuilding it.")
+@with_appcontext
+def index_command(files: tuple[str, ...], dataset: str, donor: str | None,
+                  reference: str | None, append: bool) -> None:
+    """Rebuild the variant index from catalogued VCF/BCF files (or the given files)."""
+    from tqdm import tqdm
+
+    ctx = app_context()
+    if files:
+        sources = [VariantFile(id=Path(f).name, dataset=dataset, path=str(Path(f).resolve()),
+                               donor_pseudonym=donor) for f in files]
+    else:
+        catalogue = ctx.find(VariantFileSource)  # type: ignore[type-abstract]
+        if catalogue is None:
+            raise click.ClickException("no genomics catalogue is wired: pass --file")
+        sources = list(catalogue.variant_files())
+    with tqdm(unit=" records", unit_scale=True, desc="beacon index") as bar:
+        stats = build_index(ctx.engine, sources, ctx.settings.beacon.default_assembly,
+                            rebuild=not append, progress=bar.update)
+    click.echo(f"indexed {stats.files} files: {stats.records} records, {stats.rows} rows in "
+               f"{stats.seconds:.1f} s ({stats.records_per_second:,.0f} records/s)")
+    if reference:
+        n = set_contig_digests(ctx.engine, reference, ctx.settings.beacon.default_assembly)
+        click.echo(f"digests recorded for {n} contigs")
+    n = record_collection_digests(ctx, {s.reference_digest for s in sources
+                                        if s.reference_digest})
+    if n:
+        click.echo(f"digests of {n} contigs taken from registered sequence collections")
+    click.echo("refreshed: " + refresh(ctx))
+
+
+@beacon_cli.command("refresh")
+@with_appcontext
+def refresh_command() -> None:
+    """Re-read consent (research use, today) and clinical facts of every indexed donor."""
+    click.echo("refreshed: " + refresh(app_context()))
+
+
+@beacon_cli.command("genes")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--assembly", default="GRCh38", show_default=True)
+@with_appcontext
+def genes_command(path: str, assembly: str) -> None:
+    """Load a gene table for geneId queries: GTF/GFF3 (gene lines, gene_name/Name) or a BED/TSV
+    of chrom, 0-based start, end, symbol. Replaces the table of that assembly."""
+    ctx = app_context()
+    assembly = normalise_assembly(assembly)
+    rows = []
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt") as fh:  # type: ignore[operator]
+        for line in fh:
+            if line.startswith(("#", "track", "browser")) or not line.strip():
+                continue
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) >= 9 and cols[2] == "gene":
+                attrs = cols[8]
+                symbol = None
+                for key in ("gene_name", "Name", "gene"):
+                    for part in attrs.replace("=", " ").split(";"):
+                        k, _, v = part.strip().partition(" ")
+                        if k == key and v:
+                            symbol = v.strip().strip('"')
+                            break
+                    if symbol:
+                        break
+                if not symbol:
+                    continue
+                chrom, start, end = cols[0], int(cols[3]) - 1, int(cols[4])
+            elif len(cols) >= 4:
+                chrom, start, end, symbol = cols[0], int(cols[1]), int(cols[2]), cols[3]
+            else:
+                continue
+            rows.append({"a": assembly, "s": symbol, "c": canonical_chrom(chrom, assembly) or chrom,
+                         "b": start, "e": end})
+    with write_transaction(ctx.engine) as conn:
+        conn.execute(text("DELETE FROM beacon_gene WHERE assembly = :a"), {"a": assembly})
+        if rows:
+            conn.execute(text("INSERT INTO beacon_gene (assembly, symbol, chrom, start_pos, "
+                              "end_pos) VALUES (:a, :s, :c, :b, :e)"), rows)
+    click.echo(f"loaded {len(rows)} genes for {assembly}")
+
+
+DEMO_DATASET = "beacon-demo"
+
+
+def seed_demo(ctx: AppContext) -> list[str]:
+    """Index a small synthetic VCF (dataset ``beacon-demo``) for `serve --demo`."""
+    import random
+
+    import pysam
+
+    directory = ctx.settings.data_dir / "beacon-demo"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "demo.vcf.gz"
+    header = pysam.VariantHeader()
+    header.add_line("##reference=GRCh38")
+    header.contigs.add("chr1", length=248956422)
+    header.add_meta("FORMAT", items=[("ID", "GT"), ("Number", "1"), ("Type", "String"),
+                                     ("Description", "Genotype")])
+    donors = [f"demo-donor-{i}" for i in range(1, 9)]
+    for d in donors:
+        header.add_sample(d)
+    rng = random.Random(7)
+    with pysam.VariantFile(str(path), "wz", header=header) as out:
+        for pos in range(10_000, 60_000, 500):
+            ref, alt = rng.sample("ACGT", 2)
+            rec = out.new_record(contig="chr1", start=pos - 1, alleles=(ref, alt))
+            for d in donors:
+                rec.samples[d]["GT"] = rng.choice([(0, 0), (0, 0), (0, 1), (1, 1)])
+            out.write(rec)
+    build_index(ctx.engine, [VariantFile("beacon-demo.vcf.gz", DEMO_DATASET, str(path))],
+                ctx.settings.beacon.default_assembly, rebuild=False)
+    # Synthetic donors have no consent in the trust center; the demo marks them as consenting
+    # (only these rows). `genomseq beacon refresh` puts the real consent state back.
+    with write_transaction(ctx.engine) as conn:
+        conn.execute(text(
+            "UPDATE beacon_individual SET research_consent = :yes WHERE dataset_pk = "
+            "(SELECT pk FROM beacon_dataset WHERE id = :d)"), {"yes": True, "d": DEMO_DATASET})
+    return [
+        f"curl '{{base}}{PREFIX}/g_variants?referenceName=1&start=9999&end=60000"
+        "&requestedGranularity=count'",
+        f"curl '{{base}}{PREFIX}/datasets/{DEMO_DATASET}/individuals?requestedGranularity=count'",
+    ]
+
+
+COMPONENT = Component(name="beacon", wire=wire, migrations=MIGRATIONS, commands=(beacon_cli,),
+                      seed_demo=seed_demo)

@@ -27,7 +27,7 @@ from fhir_server.core.errors import (
 from fhir_server.core.model import StoredVersion, Write, instant, now_us
 from fhir_server.core.outcome import operation_outcome
 from fhir_server.core.ports import FhirUnitOfWork
-from fhir_server.core.service import FhirService, parse_criteria, parse_etag
+from fhir_server.core.service import FhirService, parse_etag
 from fhir_server.core.types import R4_RESOURCE_TYPES, is_valid_id
 
 STATUS_TEXT = {
@@ -375,7 +375,7 @@ class BundleProcessor:
             return
         if e.method == "POST":
             if e.if_none_exist is not None:
-                criteria = parse_criteria(e.if_none_exist)
+                criteria = self.service.conditional_criteria(e.res_type, e.if_none_exist)
                 uow.lock(e.res_type + "?" + e.if_none_exist)
                 found = uow.match(e.res_type, criteria)
                 if len(found) > 1:
@@ -390,7 +390,8 @@ class BundleProcessor:
             return
         if e.criteria is not None:
             uow.lock(e.res_type + "?" + e.criteria)
-            found = uow.match(e.res_type, parse_criteria(e.criteria))
+            found = uow.match(e.res_type,
+                              self.service.conditional_criteria(e.res_type, e.criteria))
             if len(found) > 1:
                 raise PreconditionFailed(
                     f"{e.where}: {len(found)} {e.res_type} resources match {e.url}"
@@ -433,7 +434,7 @@ class BundleProcessor:
         target_type, _, query = _split_url(value, self.bases).partition("?")
         if target_type not in R4_RESOURCE_TYPES:
             raise Unprocessable(f"{e.where}: conditional reference {value!r} names no type")
-        found = uow.match(target_type, parse_criteria(query))
+        found = uow.match(target_type, self.service.conditional_criteria(target_type, query))
         if not found:
             raise Unprocessable(f"{e.where}: conditional reference {value!r} matches nothing")
         if len(found) > 1:

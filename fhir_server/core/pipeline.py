@@ -8,7 +8,7 @@ between them consistent.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class WriteStep(Protocol):
@@ -16,4 +16,20 @@ class WriteStep(Protocol):
 
     def apply(self, resources: list[dict[str, Any]]) -> None:
         """Change the resource dicts in place; raise a common.errors error to refuse them."""
+        ...
+
+
+@runtime_checkable
+class CriteriaRewriter(Protocol):
+    """Optional second face of a WriteStep whose changes affect matching.
+
+    Conditional create/update/delete and conditional references search the stored data; a
+    step that replaces values (the pseudonymizing step replaces Patient identifiers) rewrites
+    their criteria the same way so that ``identifier=system|value`` still finds the resource.
+    """
+
+    def rewrite_criteria(
+        self, res_type: str, criteria: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """Return the criteria to match against stored resources."""
         ...

@@ -34,7 +34,7 @@ from fhir_server.core.model import (
     instant,
     now_us,
 )
-from fhir_server.core.pipeline import WriteStep
+from fhir_server.core.pipeline import CriteriaRewriter, WriteStep
 from fhir_server.core.ports import FhirRepository, FhirUnitOfWork
 from fhir_server.core.types import is_valid_id
 from fhir_server.core.validation import check_id, check_resource_type, validate
@@ -155,10 +155,23 @@ class FhirService:
 
     # --- preparing content ---------------------------------------------------------------
 
+    def conditional_criteria(self, res_type: str, query: str) -> list[tuple[str, str]]:
+        """Criteria of a conditional interaction, rewritten by write steps that change what
+        is stored (a pseudonymizing step maps identifier=system|value to its pseudonym)."""
+        criteria = parse_criteria(query)
+        for step in self.write_steps:
+            if isinstance(step, CriteriaRewriter):
+                criteria = step.rewrite_criteria(res_type, criteria)
+        return criteria
+
     def prepare(self, resources: list[dict[str, Any]], where: list[str] | None = None) -> None:
-        """Run the write steps, then validate every resource (400 with expressions)."""
+        """Validate every resource as received (400 with expressions), then run the write
+        steps: a step that drops parts (pseudonymization) must not turn bad input into good."""
+        self._validate_all(resources, where)
         for step in self.write_steps:
             step.apply(resources)
+
+    def _validate_all(self, resources: list[dict[str, Any]], where: list[str] | None) -> None:
         if not self.validate_resources:
             for resource in resources:
                 check_resource_type(resource)
@@ -194,7 +207,8 @@ class FhirService:
         resource = dict(resource)
         resource.pop("id", None)  # the server assigns ids on create
         self.prepare([resource])
-        criteria = parse_criteria(if_none_exist) if if_none_exist is not None else None
+        criteria = (self.conditional_criteria(res_type, if_none_exist)
+                    if if_none_exist is not None else None)
         if criteria is None:
             # Serialise before the transaction: nothing here depends on the database.
             write = self._new_version(dict(resource), res_type, self.new_id(), None, "POST")
@@ -255,7 +269,7 @@ class FhirService:
     ) -> WriteResult:
         """Conditional update (http.html#cond-update): PUT [type]?[search parameters]."""
         check_resource_type(resource, res_type)
-        criteria = parse_criteria(criteria_query)
+        criteria = self.conditional_criteria(res_type, criteria_query)
         expected = parse_etag(if_match)
         resource = dict(resource)
         self.prepare([resource])
@@ -331,7 +345,7 @@ class FhirService:
 
     def conditional_delete(self, res_type: str, criteria_query: str) -> StoredVersion | None:
         """Conditional delete (single match only; several matches are 412)."""
-        criteria = parse_criteria(criteria_query)
+        criteria = self.conditional_criteria(res_type, criteria_query)
 
         def work(uow: FhirUnitOfWork) -> StoredVersion | None:
             uow.lock(_lock_key(res_type, criteria))

@@ -82,13 +82,32 @@ class FhirApi:
 ACTION_BY_METHOD = {"GET": "r", "HEAD": "r", "POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}
 
 
-def authorize(res_type: str, action: str) -> None:
-    """Raise 403 unless the caller's scopes allow ``action`` (c r u d s) on the type."""
+def authorize(res_type: str, action: str, *, instance: bool = False) -> None:
+    """Raise 403 unless the caller's scopes allow ``action`` (c r u d s) on the type.
+
+    Then the passport enforcement decides (grants, consent, audit); for instance reads
+    (``instance=True``) that happens in :func:`authorize_resource` once the resource is read.
+    """
     principal = g.principal
     if principal.unrestricted:
         return
     if not smart.granted(principal.scopes, res_type, action):
         raise Forbidden(f"the access token does not allow this interaction on {res_type}")
+    if not instance:
+        from ga4gh.passport.integrations import authorize_fhir
+
+        authorize_fhir(app_context(), principal, res_type, action)
+
+
+def authorize_resource(res_type: str, action: str, version: StoredVersion) -> None:
+    """Passport enforcement for one resource that was read (404 outside the caller's grants)."""
+    principal = g.principal
+    if principal.unrestricted:
+        return
+    from ga4gh.passport.integrations import authorize_fhir
+
+    resource = version.resource() if version.content is not None else {"resourceType": res_type}
+    authorize_fhir(app_context(), principal, res_type, action, resource)
 
 
 def _check_type(res_type: str) -> None:
@@ -277,8 +296,9 @@ def create_blueprint(api: FhirApi) -> Blueprint:
     @bp.get("/<res_type>/<res_id>")
     def read(res_type: str, res_id: str) -> Response:
         _check_type(res_type)
-        authorize(res_type, "r")
+        authorize(res_type, "r", instance=True)
         version = api.service.read(res_type, res_id)
+        authorize_resource(res_type, "r", version)
         return _read_response(api, version)
 
     @bp.put("/<res_type>/<res_id>")
@@ -313,8 +333,9 @@ def create_blueprint(api: FhirApi) -> Blueprint:
     @bp.get("/<res_type>/<res_id>/_history/<version_id>")
     def vread(res_type: str, res_id: str, version_id: str) -> Response:
         _check_type(res_type)
-        authorize(res_type, "r")
+        authorize(res_type, "r", instance=True)
         version = api.service.vread(res_type, res_id, version_id)
+        authorize_resource(res_type, "r", version)
         return _read_response(api, version)
 
     for extend in api.extensions:

@@ -264,7 +264,10 @@ def test_conditional_create_with_several_matches_is_412(client: FlaskClient) -> 
     post(client, "Patient", patient(identifier=[IDENT]))
     post(client, "Patient", patient(identifier=[IDENT]))
     resp = post(
-        client, "Patient", patient(identifier=[IDENT]), **{"If-None-Exist": "identifier=MRN-1"}
+        client,
+        "Patient",
+        patient(identifier=[IDENT]),
+        **{"If-None-Exist": "identifier=urn:oid:1.2.276.0.76.4.8|MRN-1"},
     )
     assert resp.status_code == 412
 
@@ -289,13 +292,15 @@ def test_conditional_update(client: FlaskClient) -> None:
 
 
 def test_conditional_delete(client: FlaskClient) -> None:
+    # system|value: the node stores Patient identifiers as pseudonyms (trust center step).
+    by_mrn = "/fhir/Patient?identifier=urn:oid:1.2.276.0.76.4.8|MRN-1"
     pid = post(client, "Patient", patient(identifier=[IDENT])).get_json()["id"]
-    assert client.delete("/fhir/Patient?identifier=MRN-1").status_code == 204
+    assert client.delete(by_mrn).status_code == 204
     assert client.get(f"/fhir/Patient/{pid}").status_code == 410
-    assert client.delete("/fhir/Patient?identifier=MRN-1").status_code == 204
+    assert client.delete(by_mrn).status_code == 204
     post(client, "Patient", patient(identifier=[IDENT]))
     post(client, "Patient", patient(identifier=[IDENT]))
-    assert client.delete("/fhir/Patient?identifier=MRN-1").status_code == 412
+    assert client.delete(by_mrn).status_code == 412
     assert client.delete("/fhir/Patient").status_code == 400
 
 

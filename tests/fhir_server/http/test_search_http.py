@@ -29,7 +29,9 @@ def ids(bundle: dict[str, Any], mode: str = "match") -> list[str]:
 
 
 @pytest.fixture()
-def data(client: FlaskClient) -> FlaskClient:
+def data(plain_client: FlaskClient) -> FlaskClient:
+    """Demographic search needs names and dates as sent: a node without pseudonymization."""
+    client = plain_client
     put(client, Organization(id="org1", name="Uniklinik"))
     put(
         client,

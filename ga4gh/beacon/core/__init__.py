@@ -1,0 +1,1 @@
+"""Beacon v2 logic without I/O: request parsing, access policy, response documents."""

@@ -1,0 +1,1 @@
+"""Beacon storage room: SQL index (SQLite and PostgreSQL), VCF loader, FHIR facts adapter."""

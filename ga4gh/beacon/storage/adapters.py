@@ -1,0 +1,60 @@
+"""Adapters from other components' ports to the Beacon's ports: the genomics catalogue as
+a VariantFileSource and the trust center's ConsentService as ResearchConsent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ga4gh.beacon.core.ports import VariantFile
+
+log = logging.getLogger("genomseq.beacon")
+_PAGE = 500
+
+
+class CatalogueVariantFiles:
+    """VariantFileSource over ``ga4gh.catalogue.ports.GenomicCatalogue`` (kind variants)."""
+
+    def __init__(self, catalogue: Any, default_dataset: str = "default") -> None:
+        self.catalogue = catalogue
+        self.default_dataset = default_dataset
+        self.skipped = 0
+
+    def variant_files(self) -> Iterator[VariantFile]:
+        from ga4gh.catalogue.core.model import Kind
+
+        offset = 0
+        while True:
+            page = self.catalogue.list(kind=Kind.VARIANTS, limit=_PAGE, offset=offset)
+            for obj in page:
+                path = self.catalogue.local_path(obj)
+                if path is None:
+                    # Object stores without local files (S3) would need a download first.
+                    self.skipped += 1
+                    log.warning("beacon: catalogued variant file is not on local disk; "
+                                "skipped", extra={"object": obj.id})
+                    continue
+                yield VariantFile(id=obj.id, dataset=obj.dataset or self.default_dataset,
+                                  path=str(path), donor_pseudonym=obj.donor_pseudonym,
+                                  format=str(obj.format),
+                                  reference_digest=obj.reference_digest)
+            if len(page) < _PAGE:
+                return
+            offset += _PAGE
+
+
+class TrustCenterConsent:
+    """ResearchConsent over ``trust_center.ports.ConsentService.may_use`` (purpose research)
+    in the genome data center's pseudonym domain (``grz:<id>``)."""
+
+    def __init__(self, consent: Any, domain: str) -> None:
+        self.consent = consent
+        self.domain = domain
+
+    def permitted(self, pseudonyms: Sequence[str], on: dt.date) -> set[str]:
+        from trust_center.core.consent import Purpose
+
+        return {p for p in pseudonyms
+                if self.consent.may_use(self.domain, p, Purpose.RESEARCH, on).allowed}

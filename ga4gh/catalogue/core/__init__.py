@@ -1,0 +1,1 @@
+"""Pure catalogue logic: the object model, identifiers and file-format recognition."""

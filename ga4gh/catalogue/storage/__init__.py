@@ -1,0 +1,1 @@
+"""Adapters of the catalogue: SQL records, object stores (local files, S3)."""

@@ -1,0 +1,1 @@
+"""GA4GH Data Repository Service (DRS) 1.4 for catalogued genomic files."""

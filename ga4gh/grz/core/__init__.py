@@ -1,0 +1,1 @@
+"""Pure intake logic: metadata rules, state machine, file formats, QC, Prüfbericht."""

@@ -1,0 +1,1 @@
+"""HTTP API of the GRZ intake for the submitting hospitals (``/grz``)."""

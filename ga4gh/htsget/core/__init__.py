@@ -1,0 +1,1 @@
+"""Pure htsget logic: index parsing, record scanning and ticket computation (no web, no SQL)."""

@@ -1,0 +1,105 @@
+"""Enforcement applied to the resource servers that exist: htsget/DRS (through the genome
+catalogue's ReadPolicy port) and FHIR (through :func:`authorize_fhir`).
+
+Static operator tokens (``GENOMSEQ_API_TOKENS_FILE``) keep their scope-only semantics; tokens
+of the passport broker go through the full decision (scopes, grant, consent, audit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from common.auth import Principal
+from common.errors import NotFound, PermissionDenied
+from config.context import AppContext
+from ga4gh.passport.core.clearinghouse import TokenPrincipal
+from ga4gh.passport.core.enforcement import AccessRequest
+from ga4gh.passport.enforcement import Enforcer, declared_purpose
+
+# A FHIR resource belongs to a dataset through this tag (meta.tag), set by the node when it
+# assigns the resource to a dataset the platform provider registered.
+DATASET_TAG_SYSTEM = "https://genomseq.de/fhir/CodeSystem/dataset"
+GENOMICS_KIND = "genomics"  # SMART-style scope: user/genomics.rs (htsget, DRS)
+
+
+def _purpose() -> str | None:
+    try:
+        return declared_purpose()
+    except RuntimeError:  # outside a request (CLI)
+        return None
+
+
+class PassportReadPolicy:
+    """The catalogue's ReadPolicy for broker tokens: grant on the dataset + donor consent."""
+
+    def __init__(self, ctx: AppContext, fallback: Any) -> None:
+        self._ctx = ctx
+        self._fallback = fallback
+
+    def may_read(self, principal: Principal, obj: Any) -> bool:
+        """True if allowed; raises NotFound for objects outside the caller's grants."""
+        if not isinstance(principal, TokenPrincipal):
+            return bool(self._fallback.may_read(principal, obj))
+        if not principal.system and obj.dataset is None:
+            # Not assigned to any dataset: no grant can cover it.
+            self._ctx.get(Enforcer).decide(principal, AccessRequest(GENOMICS_KIND, "r", "-"))
+            raise NotFound("no such object")
+        node = self._ctx.settings.trust_center.genome_data_center_id
+        req = AccessRequest(GENOMICS_KIND, "r", obj.dataset, obj.donor_pseudonym, _purpose(),
+                            f"grz:{node}")
+        decision = self._ctx.get(Enforcer).decide(principal, req)
+        if decision.outcome == "not_found":
+            raise NotFound("no such object")
+        return decision.allowed
+
+
+def dataset_of(resource: Mapping[str, Any]) -> str | None:
+    """The dataset a FHIR resource is tagged with, if any."""
+    meta = resource.get("meta")
+    tags = meta.get("tag", []) if isinstance(meta, Mapping) else []
+    for tag in tags if isinstance(tags, list) else []:
+        if isinstance(tag, Mapping) and tag.get("system") == DATASET_TAG_SYSTEM:
+            code = tag.get("code")
+            return code if isinstance(code, str) and code else None
+    return None
+
+
+def patient_of(resource: Mapping[str, Any]) -> str | None:
+    """The id of the Patient a resource is about (Patient: itself; else subject/patient)."""
+    if resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        return rid if isinstance(rid, str) else None
+    for name in ("subject", "patient"):
+        ref = resource.get(name)
+        if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
+            kind, _, rid = ref["reference"].rpartition("/")
+            if kind.endswith("Patient") and rid:
+                return rid
+    return None
+
+
+def authorize_fhir(
+    ctx: AppContext, principal: Principal, res_type: str, action: str,
+    resource: Mapping[str, Any] | None = None,
+) -> None:
+    """Decide (and audit) one FHIR interaction of a broker token.
+
+    Machine clients of approved participants: their scopes decide. Researchers: only
+    instance reads of resources in a dataset they hold an active grant for, whose patient
+    consented; type-level interactions (search, history, batch) are refused with 403 until
+    search results are filtered by dataset.
+    """
+    enforcer = ctx.find(Enforcer)
+    if enforcer is None or not isinstance(principal, TokenPrincipal):
+        return
+    if principal.system:
+        enforcer.enforce(principal, AccessRequest(res_type, action))
+        return
+    if resource is None:
+        enforcer.decide(principal, AccessRequest(res_type, action, "-"))
+        raise PermissionDenied(
+            "researchers read FHIR resources by id; searches are not yet filtered by grant")
+    dataset = dataset_of(resource) or "-"
+    req = AccessRequest(res_type, action, dataset, patient_of(resource), _purpose())
+    enforcer.enforce(principal, req)

@@ -1,0 +1,1 @@
+"""Platform provider core: pure domain logic (no framework, no SQL)."""

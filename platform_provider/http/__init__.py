@@ -1,0 +1,1 @@
+"""HTTP room of the platform provider: staff API and public register."""

@@ -1,0 +1,1 @@
+"""Platform provider storage adapters (one SQL adapter for SQLite and PostgreSQL)."""

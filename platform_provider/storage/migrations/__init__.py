@@ -1,0 +1,1 @@
+"""Alembic migrations of the platform provider (version table alembic_version_platform)."""

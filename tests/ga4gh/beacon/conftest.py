@@ -1,0 +1,136 @@
+"""Beacon fixtures: VCFs written with pysam, fake consent and clinical-facts ports, and an
+index built into the test database (SQLite and PostgreSQL via the shared fixtures)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import pysam
+import pytest
+from flask import Flask
+
+from config.context import AppContext, app_context
+from ga4gh.beacon.core.ports import ClinicalFact, ClinicalFacts, ResearchConsent, VariantFile
+from ga4gh.beacon.storage.hpo import bundled_hpo
+from ga4gh.beacon.storage.loader import build_index
+from ga4gh.beacon.storage.refresh import refresh_individuals
+
+GRCH38_CHR1 = 248956422
+GRCH38_CHR2 = 242193529
+
+# dataset -> (samples, records: (chrom, pos 1-based, ref, alts, info, genotypes per sample))
+PUBLIC_SAMPLES = ["P1", "P2", "P3", "P4", "P5", "P6", "X1"]
+HET, HOM, REF, NOCALL = (0, 1), (1, 1), (0, 0), (None, None)
+
+
+def write_vcf(path: Path, samples: Sequence[str], records: list[tuple], *,
+              reference: str = "GRCh38") -> Path:
+    """Write a bgzipped VCF with pysam and return its path."""
+    header = pysam.VariantHeader()
+    header.add_line(f"##reference={reference}")
+    header.add_line("##source=genomseq-test-caller 1.0")
+    header.add_line("##fileDate=20260101")
+    header.contigs.add("chr1", length=GRCH38_CHR1)
+    header.contigs.add("chr2", length=GRCH38_CHR2)
+    header.add_meta("INFO", items=[("ID", "END"), ("Number", "1"), ("Type", "Integer"),
+                                   ("Description", "End position")])
+    header.add_meta("INFO", items=[("ID", "SVTYPE"), ("Number", "1"), ("Type", "String"),
+                                   ("Description", "SV type")])
+    header.add_meta("FORMAT", items=[("ID", "GT"), ("Number", "1"), ("Type", "String"),
+                                     ("Description", "Genotype")])
+    for s in samples:
+        header.add_sample(s)
+    with pysam.VariantFile(str(path), "wz", header=header) as out:
+        for chrom, pos, ref, alts, info, gts in records:
+            rec = out.new_record(contig=chrom, start=pos - 1, alleles=(ref, *alts))
+            for k, v in info.items():
+                if k == "END":
+                    rec.stop = v
+                else:
+                    rec.info[k] = v
+            for s, gt in zip(samples, gts, strict=True):
+                rec.samples[s]["GT"] = gt
+            out.write(rec)
+    return path
+
+
+@pytest.fixture(scope="session")
+def vcfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("vcf")
+    public = write_vcf(d / "public.vcf.gz", PUBLIC_SAMPLES, [
+        # common SNV: six consented carriers (>= threshold 5) plus the non-consented X1
+        ("chr1", 1000, "G", ("A",), {}, [HET, HET, HOM, HET, HET, HET, HET]),
+        # rare SNV: one carrier
+        ("chr1", 2000, "C", ("T",), {}, [HET, REF, REF, REF, REF, REF, REF]),
+        # only the donor without research consent carries it
+        ("chr1", 3000, "T", ("G",), {}, [REF, REF, REF, REF, REF, REF, HOM]),
+        # multi-allelic: P2 carries C, P3 carries T
+        ("chr1", 4000, "A", ("C", "T"), {}, [REF, HET, (0, 2), REF, REF, REF, NOCALL]),
+    ])
+    registered = write_vcf(d / "registered.vcf.gz", ["R1", "R2", "R3"], [
+        ("chr1", 1000, "G", ("A",), {}, [HET, HET, HET]),
+        ("chr2", 10001, "N", ("<DEL>",), {"END": 20000, "SVTYPE": "DEL"}, [HET, REF, REF]),
+    ])
+    controlled = write_vcf(d / "controlled.vcf.gz", ["tumor", "normal"], [
+        ("chr1", 1000, "G", ("A",), {}, [HET, HET]),
+        ("chr1", 5000, "AT", ("A",), {}, [HET, REF]),
+    ])
+    return {"ds-public": public, "ds-registered": registered, "ds-controlled": controlled}
+
+
+def variant_files(vcfs: dict[str, Path]) -> list[VariantFile]:
+    return [
+        VariantFile("obj-public", "ds-public", str(vcfs["ds-public"])),
+        VariantFile("obj-registered", "ds-registered", str(vcfs["ds-registered"])),
+        # A tumour/normal file of one catalogued donor: both samples belong to C1.
+        VariantFile("obj-controlled", "ds-controlled", str(vcfs["ds-controlled"]),
+                    donor_pseudonym="C1"),
+    ]
+
+
+class FakeConsent:
+    """Research consent for everybody except the listed pseudonyms."""
+
+    def __init__(self, refused: set[str]) -> None:
+        self.refused = refused
+        self.asked_on: list[dt.date] = []
+
+    def permitted(self, pseudonyms: Sequence[str], on: dt.date) -> set[str]:
+        self.asked_on.append(on)
+        return {p for p in pseudonyms if p not in self.refused}
+
+
+FACTS = {
+    "P1": ClinicalFact("NCIT:C16576", dt.date(1960, 5, 1), ("ICD10GM:E11.9",), ("HP:0001250",)),
+    "P2": ClinicalFact("NCIT:C20197", dt.date(1990, 1, 1), ("ICD10GM:E11.0",), ()),
+    "P3": ClinicalFact("NCIT:C16576", dt.date(1985, 1, 1), ("ICD10GM:I10",), ("HP:0001250",)),
+    "P4": ClinicalFact("NCIT:C20197", None, (), ()),
+    "P5": ClinicalFact("NCIT:C16576", None, (), ()),
+    "P6": ClinicalFact("NCIT:C16576", None, (), ()),
+    "X1": ClinicalFact("NCIT:C16576", None, ("ICD10GM:E11.9",), ()),
+}
+
+
+class FakeFacts:
+    def facts(self, pseudonyms: Sequence[str]) -> dict[str, ClinicalFact]:
+        return {p: FACTS[p] for p in pseudonyms if p in FACTS}
+
+
+def load(ctx: AppContext, vcfs: dict[str, Path]) -> None:
+    """Index the three datasets and take the consent/facts snapshot (X1 refused)."""
+    build_index(ctx.engine, variant_files(vcfs), "GRCh38")
+    refresh_individuals(ctx.engine, FakeConsent({"X1"}), FakeFacts(),
+                        today=dt.date(2026, 11, 24), hpo=bundled_hpo())
+
+
+@pytest.fixture()
+def indexed(app: Flask, vcfs: dict[str, Path]) -> Flask:
+    load(app_context(app), vcfs)
+    return app
+
+
+# Protocol conformance of the fakes (checked by mypy where the fixtures are used).
+_consent: ResearchConsent = FakeConsent(set())
+_facts: ClinicalFacts = FakeFacts()

@@ -1,0 +1,105 @@
+"""Contract of the PseudonymService and ConsentService ports, run against both adapters:
+the in-process service and the HTTP adapter talking to the real /trust-center API."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from importlib import resources
+from typing import Any
+
+import grz_pydantic_models_testing.example_research_consent as fx
+import pytest
+import requests
+from flask import Flask
+
+from config.context import app_context
+from trust_center.client import HttpTrustCenterClient
+from trust_center.core.consent import ParticipationScope, Purpose, ScopeStatus
+from trust_center.core.errors import (
+    InvalidConsent,
+    InvalidIdentifier,
+    UnknownPseudonym,
+    UnknownVorgangsnummer,
+    VorgangsnummerUsed,
+    WrongNodeKind,
+)
+from trust_center.ports import ParticipationDeclaration
+from trust_center.service import TrustCenterService
+
+from .conftest import GRZ, IK, KDK, KVNR, KVNR2
+from .test_client import WsgiAdapter
+
+
+@pytest.fixture(params=["in-process", "http"])
+def port(request: pytest.FixtureRequest, app: Flask) -> Any:
+    if request.param == "in-process":
+        return app_context(app).get(TrustCenterService)
+    session = requests.Session()
+    session.mount("http://tc.test/", WsgiAdapter(app))
+    return HttpTrustCenterClient("http://tc.test/trust-center", session=session)
+
+
+@pytest.fixture()
+def tc(app: Flask) -> TrustCenterService:
+    return app_context(app).get(TrustCenterService)
+
+
+def _consent(name: str) -> dict[str, Any]:
+    return json.loads((resources.files(fx) / name).read_text())
+
+
+def test_exchange_contract(port: Any, tc: TrustCenterService) -> None:
+    reg = tc.register_case(ik=IK, arbeitsnummer="C-1", kvnr=KVNR, actor="le")
+    clinical = port.exchange(reg.vorgangsnummer_clinical, KDK)
+    genomic = port.exchange(reg.vorgangsnummer_genomic, GRZ)
+    assert (clinical.kind.value, genomic.kind.value) == ("clinical", "genomic")
+    assert clinical.key_id == "k1" and clinical.pseudonym.startswith("k1.")
+    for number, domain, error in [(reg.vorgangsnummer_clinical, KDK, VorgangsnummerUsed),
+                                  ("b" * 64, KDK, UnknownVorgangsnummer),
+                                  ("x", KDK, InvalidIdentifier)]:
+        with pytest.raises(error):
+            port.exchange(number, domain)
+    other = tc.register_case(ik=IK, arbeitsnummer="C-2", kvnr=KVNR, actor="le")
+    with pytest.raises(WrongNodeKind):
+        port.exchange(other.vorgangsnummer_genomic, KDK)
+
+
+def test_derive_lookup_translate_contract(port: Any, tc: TrustCenterService) -> None:
+    a = port.derive(KDK, "urn:mrn", ["1", "2"])
+    assert a == port.derive(KDK, "urn:mrn", ["1", "2"]) == tc.derive(KDK, "urn:mrn", ["1", "2"])
+    assert port.derive(GRZ, "urn:mrn", ["1"])[0] != a[0]
+    both = port.pseudonymize_identifiers(KDK, [("urn:mrn", "1"), ("urn:other", "1")])
+    assert both[0] == a[0] and both[1] != a[0]
+    assert port.lookup(KDK, a[0]).subject_type == "identifier"
+    with pytest.raises(UnknownPseudonym):
+        port.lookup(KDK, "k1." + "3" * 32)
+    tc.rotate_key(KDK, actor="op")
+    moved = port.translate(KDK, a)
+    assert set(moved) == set(a) and all(v.startswith("k2.") for v in moved.values())
+
+
+def test_consent_contract(port: Any, tc: TrustCenterService) -> None:
+    p = tc.exchange(tc.register_case(ik=IK, arbeitsnummer="C-3", kvnr=KVNR,
+                                     actor="le").vorgangsnummer_clinical, KDK).pseudonym
+    q = tc.exchange(tc.register_case(ik=IK, arbeitsnummer="C-4", kvnr=KVNR2,
+                                     actor="le").vorgangsnummer_clinical, KDK).pseudonym
+    on = date(2023, 6, 1)
+    assert not port.may_use(KDK, p, Purpose.MV_SEQUENCING, on).allowed
+    port.record_participation(KDK, p, [
+        ParticipationDeclaration(s, ScopeStatus.PERMITTED, date(2020, 9, 1))
+        for s in ParticipationScope])
+    assert port.may_use(KDK, p, Purpose.MV_SEQUENCING, on).allowed
+    assert not port.may_use(KDK, p, Purpose.RESEARCH, on).allowed
+    port.record_broad_consent(KDK, p, _consent("minimal_consented_open_ended.json"))
+    assert port.may_use(KDK, p, Purpose.RESEARCH, on).allowed
+    assert port.permitted(KDK, [p, q], Purpose.RESEARCH, on) == {p}
+    with pytest.raises(InvalidConsent):
+        port.record_broad_consent(KDK, p, _consent("invalid_missing_fields.json"))
+    with pytest.raises(UnknownPseudonym):
+        port.record_participation(KDK, "k1." + "4" * 32, [ParticipationDeclaration(
+            ParticipationScope.MV_SEQUENCING, ScopeStatus.PERMITTED, date(2020, 9, 1))])
+    port.record_participation(KDK, p, [ParticipationDeclaration(
+        ParticipationScope.MV_SEQUENCING, ScopeStatus.CANCELLED, tc.now().date())])
+    assert not port.may_use(KDK, p, Purpose.RESEARCH, on).allowed
+    assert port.permitted(KDK, [p, q], Purpose.RESEARCH, on) == frozenset()

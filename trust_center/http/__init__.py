@@ -1,0 +1,1 @@
+"""HTTP room of the trust center: the /trust-center REST API."""
