@@ -14,7 +14,7 @@ from common.auth import Principal
 from common.errors import NotFound, PermissionDenied
 from config.context import AppContext
 from ga4gh.passport.core.clearinghouse import TokenPrincipal
-from ga4gh.passport.core.enforcement import AccessRequest
+from ga4gh.passport.core.enforcement import AccessRequest, Decision
 from ga4gh.passport.enforcement import Enforcer, declared_purpose
 
 # A FHIR resource belongs to a dataset through this tag (meta.tag), set by the node when it
@@ -48,7 +48,7 @@ class PassportReadPolicy:
         node = self._ctx.settings.trust_center.genome_data_center_id
         req = AccessRequest(GENOMICS_KIND, "r", obj.dataset, obj.donor_pseudonym, _purpose(),
                             f"grz:{node}")
-        decision = self._ctx.get(Enforcer).decide(principal, req)
+        decision: Decision = self._ctx.get(Enforcer).decide(principal, req)
         if decision.outcome == "not_found":
             raise NotFound("no such object")
         return decision.allowed
