@@ -33,9 +33,12 @@ Pseudonyms are derived by the trust center per (identifier system, value) in the
 domain, deterministically: the same patient gets the same pseudonym identifier in every
 transaction, and references between the resources of one transaction are not changed (ids and
 ``urn:uuid`` links stay as the FHIR core resolves them), so they stay consistent.
-Limits: conditional request URLs (``ifNoneExist``, ``PUT Patient?identifier=``) are not visible
-to a write step and are not rewritten; free text in other elements (``note``, ``valueString``)
-is kept as clinical content.
+Conditional interactions (``If-None-Exist``/``ifNoneExist``, ``PUT``/``DELETE
+Patient?identifier=``, conditional references) reach the step through ``rewrite_criteria``
+(the FHIR core's CriteriaRewriter hook): ``identifier=system|value`` becomes the stored
+pseudonym; a bare value cannot be matched and is refused (400). Limits: FHIR search must use
+the same hook to find patients by original identifier; free text in other elements (``note``,
+``valueString``) is kept as clinical content.
 """
 
 from __future__ import annotations
