@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 import orjson
 from flask import Blueprint, Response, g, request
 
+from config.context import app_context
 from fhir_server.core.dates import parse_instant
 from fhir_server.core.errors import Forbidden, InvalidRequest
 from fhir_server.core.model import instant, now_us
@@ -139,12 +140,18 @@ def _routes(bp: Blueprint, api: FhirApi, searcher: SqlSearcher) -> None:
     def compartment_search(comp_type: str, comp_id: str, res_type: str) -> Response:
         _check_type(comp_type)
         _check_type(res_type)
-        authorize(res_type, "s")
+        # Scopes here; the passport enforcement narrows the search below (grants, consent).
+        authorize(res_type, "s", instance=True)
         if comp_type != "Patient":
             raise InvalidRequest(f"compartment {comp_type} is not supported (only Patient)")
         if res_type not in searcher.registry.patient_compartment:
             raise InvalidRequest(f"{res_type} is not in the Patient compartment")
-        query = _parse(api, searcher, (res_type,), _params(), lenient())
+        params = _params()
+        if not g.principal.unrestricted:
+            from ga4gh.passport.integrations import compartment_filter
+
+            params += compartment_filter(app_context(), g.principal, res_type, comp_id, params)
+        query = _parse(api, searcher, (res_type,), params, lenient())
         page = searcher.search(query, compartment=(comp_type, comp_id))
         return _respond(_bundle(api, searcher, f"/{comp_type}/{comp_id}/{res_type}", query,
                                 page))

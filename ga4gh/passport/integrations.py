@@ -14,7 +14,7 @@ from common.auth import Principal
 from common.errors import NotFound, PermissionDenied
 from config.context import AppContext
 from ga4gh.passport.core.clearinghouse import TokenPrincipal
-from ga4gh.passport.core.enforcement import AccessRequest
+from ga4gh.passport.core.enforcement import AccessRequest, Decision
 from ga4gh.passport.enforcement import Enforcer, declared_purpose
 
 # A FHIR resource belongs to a dataset through this tag (meta.tag), set by the node when it
@@ -48,7 +48,7 @@ class PassportReadPolicy:
         node = self._ctx.settings.trust_center.genome_data_center_id
         req = AccessRequest(GENOMICS_KIND, "r", obj.dataset, obj.donor_pseudonym, _purpose(),
                             f"grz:{node}")
-        decision = self._ctx.get(Enforcer).decide(principal, req)
+        decision: Decision = self._ctx.get(Enforcer).decide(principal, req)
         if decision.outcome == "not_found":
             raise NotFound("no such object")
         return decision.allowed
@@ -103,3 +103,39 @@ def authorize_fhir(
     dataset = dataset_of(resource) or "-"
     req = AccessRequest(res_type, action, dataset, patient_of(resource), _purpose())
     enforcer.enforce(principal, req)
+
+
+def compartment_filter(
+    ctx: AppContext, principal: Principal, res_type: str, patient: str,
+    params: list[tuple[str, str]],
+) -> list[tuple[str, str]]:
+    """Search parameters that confine a Patient compartment search to what may be seen.
+
+    For researchers: only resources tagged with a dataset they hold an active grant for whose
+    purpose the patient's consent allows today (``_tag`` restriction, so totals and paging
+    count only permitted resources); ``_include``, ``_revinclude``, ``_has`` and chained
+    parameters are refused because they would reach beyond the compartment's filter.
+    Machine clients and static tokens: no restriction beyond their scopes (decision audited).
+    """
+    enforcer = ctx.find(Enforcer)
+    if enforcer is None or not isinstance(principal, TokenPrincipal):
+        return []
+    if principal.system:
+        enforcer.enforce(principal, AccessRequest(res_type, "s"))
+        return []
+    for name, _value in params:
+        base = name.split(":", 1)[0]
+        if base in ("_include", "_revinclude", "_has") or "." in base:
+            enforcer.decide(principal, AccessRequest(res_type, "s", "-"))
+            raise PermissionDenied(
+                f"{base} is not available to researchers: it would reach beyond the grants")
+    allowed: list[str] = []
+    for dataset in sorted(enforcer.permitted_datasets(principal, _purpose()) or ()):
+        decision = enforcer.decide(principal, AccessRequest(
+            res_type, "s", dataset, patient, _purpose()))
+        if decision.outcome == "forbidden":
+            raise PermissionDenied("the access token's scopes do not allow this search")
+        if decision.allowed:
+            allowed.append(dataset)
+    codes = allowed or ["-"]  # "-" names no dataset: the search finds nothing
+    return [("_tag", ",".join(f"{DATASET_TAG_SYSTEM}|{d}" for d in codes))]

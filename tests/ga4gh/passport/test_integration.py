@@ -174,8 +174,11 @@ def test_drs_objects_and_access_urls_only_within_grants(
     "/fhir/Patient?_revinclude=Observation:subject",
     "/fhir/Observation?subject.name=Doe",
     "/fhir/Observation?_summary=count",
-    "/fhir/Patient/p1/Observation",
     "/fhir/Patient/p1/$everything",
+    "/fhir/Patient/p1/Observation?_include=Observation:subject",
+    "/fhir/Patient/p1/Observation?_revinclude=Provenance:target",
+    "/fhir/Patient/p1/Observation?subject.name=Doe",
+    "/fhir/Patient/p1/Observation?_has:Observation:subject:code=x",
     "/fhir?_type=Observation",
     "/fhir/Observation/_history",
 ])
@@ -196,3 +199,26 @@ def test_fhir_search_by_node_is_allowed_by_scope(world: World, fhir_data: dict[s
     resp = world.http.get("/fhir/Observation?subject=Patient/p1", headers=bearer(node))
     assert resp.status_code == 200, resp.json
     assert resp.json["resourceType"] == "Bundle"
+
+
+def test_fhir_compartment_search_contains_only_permitted_data(
+    world: World, fhir_data: dict[str, str]
+) -> None:
+    token = _researcher(world)
+    resp = world.http.get("/fhir/Patient/p1/Observation?_total=accurate", headers=bearer(token))
+    assert resp.status_code == 200, resp.json
+    ids = [e["resource"]["id"] for e in resp.json.get("entry", [])]
+    assert ids == [fhir_data["in_grant"]]
+    assert resp.json["total"] == 1
+    # p2 did not consent: nothing, and the total does not reveal that anything exists.
+    resp = world.http.get("/fhir/Patient/p2/Observation?_total=accurate", headers=bearer(token))
+    assert resp.status_code == 200
+    assert resp.json.get("entry", []) == [] and resp.json["total"] == 0
+    # Revoking the grant empties the compartment on the next request.
+    world.grants.revoke(world.grants.grants[0])
+    resp = world.http.get("/fhir/Patient/p1/Observation", headers=bearer(token))
+    assert resp.json.get("entry", []) == []
+    # The node (client credentials) sees everything its scopes allow.
+    node = world.node_token("system/Observation.rs").json["access_token"]
+    resp = world.http.get("/fhir/Patient/p1/Observation?_total=accurate", headers=bearer(node))
+    assert resp.json["total"] == 3
