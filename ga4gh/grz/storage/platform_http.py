@@ -9,6 +9,8 @@ submission waits in ``reporting``), a 5xx or a network failure is retried on the
 
 from __future__ import annotations
 
+import json
+
 import requests
 
 from common.errors import (
@@ -57,8 +59,11 @@ class HttpPruefberichtReceiver:
         try:
             resp = self.session.post(
                 self.url,
-                json=report,
-                headers={"Authorization": f"Bearer {self.token}"},
+                data=json.dumps(report),
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": "application/json",
+                },
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:
