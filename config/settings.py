@@ -202,6 +202,10 @@ class GrzSettings:
     s3_endpoint_url: str = ""
     # Build the BAM index in a second process while decrypting (pays only with an idle core).
     index_while_decrypting: bool = False
+    # Remote platform provider for Prüfberichte (empty: the in-process one of this deployment)
+    # and the file holding this GRZ's bearer token for it.
+    platform_url: str = ""
+    platform_token_file: str = ""
 
 
 @dataclass(frozen=True)

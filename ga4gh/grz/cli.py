@@ -97,7 +97,11 @@ def intake(path: Path) -> None:
     click.echo("")
     click.echo(f"{'submission':40} {'state':10} {'QC':6} reason")
     for sub in results:
-        qc = "-" if sub.qc_passed is None else ("pass" if sub.qc_passed else "fail")
+        qc = (
+            "-"
+            if sub.qc_passed is None or sub.state is State.error
+            else ("pass" if sub.qc_passed else "fail")
+        )
         reason = str(sub.error_reason or "")
         click.echo(f"{sub.submission_id:40} {sub.state.value:10} {qc:6} {reason}")
         for line in sub.error_detail[:5]:
@@ -130,6 +134,14 @@ def status(submission_id: str | None) -> None:
     if found is None:
         raise click.ClickException(f"no submission {submission_id}")
     click.echo(f"{found.submission_id}: {found.state.value} {found.error_reason or ''}")
+    if found.qc_passed is not None and found.state is not State.error:
+        click.echo(f"  quality check: {'passed' if found.qc_passed else 'failed'}")
+    for f in found.files:
+        ok = f.observed_checksum == f.declared_checksum and f.observed_size == f.declared_size
+        reads = f"  {f.read_count} reads" if f.read_count is not None else ""
+        click.echo(
+            f"  file {f.file_path} ({f.detected_format}) {'verified' if ok else 'MISMATCH'}{reads}"
+        )
     for t in found.history:
         click.echo(f"  {t.at:%Y-%m-%d %H:%M:%S} {t.state.value} {t.note}")
     for line in found.error_detail:

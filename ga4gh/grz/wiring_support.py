@@ -32,6 +32,16 @@ def tan_exchange(ctx: Any) -> TanExchange:
 
 def pruefbericht_receiver(ctx: Any) -> PruefberichtReceiver:
     """The platform provider's Prüfbericht reception (in-process by default)."""
+    g = ctx.settings.grz
+    if g.platform_url:
+        from pathlib import Path
+
+        from ga4gh.grz.storage.platform_http import HttpPruefberichtReceiver
+
+        if not g.platform_token_file:
+            raise NotWired("GENOMSEQ_GRZ_PLATFORM_URL needs GENOMSEQ_GRZ_PLATFORM_TOKEN_FILE")
+        token = Path(g.platform_token_file).read_text().strip()
+        return HttpPruefberichtReceiver(g.platform_url, token)
     found = ctx.find(PruefberichtReceiver)
     if found is None:
         raise NotWired("no Prüfbericht receiver is wired")

@@ -44,7 +44,7 @@ def blueprint() -> Blueprint:
         body = request.get_json(silent=True) if request.is_json else None
         if not isinstance(body, dict):
             raise InvalidInput("send the Prüfbericht as an application/json object")
-        register = app_context().get(PruefberichtRegister)
+        register: PruefberichtRegister = app_context().get(PruefberichtRegister)
         receipt = register.receive(body, participant=principal.client_id or principal.subject)
         mb = receipt.meldebestaetigung
         if mb is None:
@@ -67,7 +67,7 @@ def blueprint() -> Blueprint:
         if not _IK.match(ik):
             raise InvalidInput("the hospital is named by its 9-digit Institutionskennzeichen")
         _principal().require_scope(f"platform/meldebestaetigung:{ik}", *ADMIN_SCOPES)
-        csv = app_context().get(PruefberichtRegister).hospital_csv(ik)
+        csv: str = app_context().get(PruefberichtRegister).hospital_csv(ik)
         resp = Response(csv, mimetype="text/csv")
         resp.headers["Content-Disposition"] = f'attachment; filename="meldebestaetigungen-{ik}.csv"'
         resp.headers["Cache-Control"] = "no-store"

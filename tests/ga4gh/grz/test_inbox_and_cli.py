@@ -127,6 +127,8 @@ def test_cli_keygen_intake_and_status(
 
     result = runner.invoke(cli, ["grz", "status", good.submission_id])
     assert result.exit_code == 0 and "finished" in result.output and "QC" in result.output
+    assert "quality check: passed" in result.output
+    assert "file donor_001/lab0.bam (BAM) verified  5000 reads" in result.output
     result = runner.invoke(cli, ["grz", "status"])
     assert good.submission_id in result.output and bad.submission_id in result.output
     assert runner.invoke(cli, ["grz", "status", "123456789_2024-01-01_00000000"]).exit_code != 0
