@@ -118,7 +118,7 @@ class _Gunicorn:
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8080).")
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
-@click.option("--threads", type=int, default=4, show_default=True, help="Threads per worker.")
+@click.option("--threads", type=int, default=2, show_default=True, help="Threads per worker.")
 @click.option("--demo", is_flag=True, help="Seed a small synthetic data set first.")
 def serve(
     host: str | None, port: int | None, workers: int | None, threads: int, demo: bool

@@ -222,7 +222,7 @@ class Settings:
     public_base_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
-    workers: int = 2
+    workers: int = 4
     log_level: str = "INFO"
     # Static bearer tokens accepted until the passport broker is configured: a file with one
     # "sha256-hex-of-token scope scope ..." per line.
