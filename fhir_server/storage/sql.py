@@ -255,12 +255,26 @@ class SqlFhirRepository:
     def __init__(self, engine: Engine, indexer: SearchIndexer) -> None:
         self.engine = engine
         self.indexer = indexer
+        self._postgres = engine.dialect.name == "postgresql"
+        compiled = _CURRENT.where(
+            _r.c.res_type == bindparam("res_type"), _r.c.res_id == bindparam("res_id")
+        ).compile(dialect=engine.dialect)
+        self._read_sql = str(compiled)
+        self._read_order = compiled.positiontup or []
+
+    def _read_params(self, res_type: str, res_id: str) -> Any:
+        params = {"res_type": res_type, "res_id": res_id}
+        if self._read_order:  # positional paramstyle (SQLite: qmark)
+            return tuple(params[name] for name in self._read_order)
+        return params
 
     def read(self, res_type: str, res_id: str) -> StoredVersion | None:
+        # The hottest path of the server: the statement is compiled once per dialect and, on
+        # PostgreSQL, runs in autocommit (no BEGIN/ROLLBACK round trips for a single SELECT).
         with self.engine.connect() as conn:
-            row = conn.execute(
-                _CURRENT.where(_r.c.res_type == res_type, _r.c.res_id == res_id)
-            ).first()
+            if self._postgres:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = conn.exec_driver_sql(self._read_sql, self._read_params(res_type, res_id)).first()
         return _stored(row) if row is not None else None
 
     def vread(self, res_type: str, res_id: str, version_id: int) -> StoredVersion | None:
