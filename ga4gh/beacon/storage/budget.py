@@ -22,9 +22,9 @@ class SqlQueryBudget:
                       "window_start = :w")
             if conn.dialect.name == "postgresql":
                 select += " FOR UPDATE"
-            row = conn.execute(text(select),
-                {"c": key, "w": window_start}).first()
-            if row is None:
+            row = conn.execute(text(select), {"c": key, "w": window_start}).first()
+            used: int | None = None if row is None else int(row[0])
+            if used is None:
                 # Old windows are dropped when a caller starts a new one.
                 conn.execute(text("DELETE FROM beacon_query_budget WHERE caller = :c"),
                              {"c": key})
@@ -35,11 +35,12 @@ class SqlQueryBudget:
                     row = conn.execute(text(
                         "SELECT used FROM beacon_query_budget WHERE caller = :c AND "
                         "window_start = :w FOR UPDATE"), {"c": key, "w": window_start}).first()
+                    used = None if row is None else int(row[0])
                 else:
                     conn.execute(text("INSERT INTO beacon_query_budget (caller, window_start, "
                                       "used) VALUES (:c, :w, 0)"), {"c": key, "w": window_start})
-                    row = (0,)
-            if row is None or row[0] >= limit:
+                    used = 0
+            if used is None or used >= limit:
                 return False
             conn.execute(text("UPDATE beacon_query_budget SET used = used + 1 WHERE caller = :c "
                               "AND window_start = :w"), {"c": key, "w": window_start})

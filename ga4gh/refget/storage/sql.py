@@ -235,13 +235,13 @@ class SqlRefgetRepository:
                         )
                     )
                 }
-                rows = [
+                alias_rows = [
                     {"naming_authority": a.naming_authority, "alias": a.alias, "ga4gh": g}
                     for g, a in dict.fromkeys(aliases)
                     if (a.naming_authority, a.alias, g) not in have
                 ]
-                if rows:
-                    conn.execute(alias_table.insert(), rows)
+                if alias_rows:
+                    conn.execute(alias_table.insert(), alias_rows)
             known = conn.execute(
                 sa.select(collection_table.c.digest).where(
                     collection_table.c.digest == collection.digest

@@ -11,7 +11,7 @@ from flask import Flask
 
 from config.cli import cli
 from config.context import AppContext
-from config.wiring.platform import DEMO_DATASET, seed_demo
+from platform_provider.cli import DEMO_DATASET, seed_demo
 from platform_provider.ports import GrantDirectory
 from platform_provider.service import PlatformService
 
