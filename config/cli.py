@@ -140,6 +140,8 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
+    # Components derive their public URLs (e.g. the OAuth issuer) from the bound address.
+    settings = settings.replace(host=host, port=port, workers=workers)
     if settings.authorization == "off" and not is_loopback(host):
         raise click.ClickException(
             f"refusing to bind {host}: GENOMSEQ_AUTHORIZATION=off is for local development "
