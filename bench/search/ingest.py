@@ -19,12 +19,12 @@ from pathlib import Path
 import orjson
 from sqlalchemy import create_engine, text
 
+from bench.search.scan_index import ScanIndexer
 from common.db import make_engine, normalise_url
 from common.migrations import upgrade
 from config.wiring.fhir import MIGRATIONS
 from fhir_server.core.bundle import BundleProcessor
 from fhir_server.core.service import FhirService
-from fhir_server.storage.scan_index import ScanIndexer
 from fhir_server.storage.search_sql import build_searcher
 from fhir_server.storage.sql import SqlFhirRepository
 

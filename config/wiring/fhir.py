@@ -15,7 +15,6 @@ from fhir_server.http.api import FhirApi, create_blueprint
 from fhir_server.http.errors import render_status
 from fhir_server.http.search import install as install_search
 from fhir_server.storage.ports import SearchIndexer
-from fhir_server.storage.scan_index import ScanIndexer
 from fhir_server.storage.search_sql import SqlSearcher, build_searcher
 from fhir_server.storage.sql import SqlFhirRepository
 from ga4gh.service_info.core import GENOMSEQ_VERSION
@@ -30,7 +29,7 @@ def build_service(ctx: AppContext) -> FhirService:
         searcher = build_searcher(ctx.engine, ctx.keys.secret("fhir-paging"))
         ctx.provide(SqlSearcher, searcher)
         ctx.provide(SearchIndexer, searcher.indexer)
-    indexer = ctx.find(SearchIndexer) or ScanIndexer()
+    indexer = ctx.get(SearchIndexer)
     step = ctx.find(WriteStep)
     return FhirService(
         SqlFhirRepository(ctx.engine, indexer),

@@ -14,9 +14,7 @@ migration fhir_0002 are filled by :class:`SqlSearchIndexer` inside every write t
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -27,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, and_, exists, false, func, not_, or_, select
 
 from common.errors import InvalidInput
+from fhir_server.core.paging import decode_token, encode_token
 from fhir_server.core.search.extract import (
     ROW_COLUMNS,
     TABLE_OF_TYPE,
@@ -640,7 +639,7 @@ def _uri_prefixes(uri: str) -> list[str]:
 
 
 class CursorCodec:
-    """Opaque, tamper-proof paging tokens: base64url(JSON) + "." + HMAC-SHA256 (truncated)."""
+    """Paging cursors bound to their search, signed as fhir_server.core.paging tokens."""
 
     def __init__(self, secret: bytes) -> None:
         self.secret = secret
@@ -652,26 +651,12 @@ class CursorCodec:
         return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
     def encode(self, payload: dict[str, Any]) -> str:
-        """Sign and encode a cursor payload."""
-        body = base64.urlsafe_b64encode(
-            json.dumps(payload, separators=(",", ":")).encode()).rstrip(b"=")
-        mac = hmac.new(self.secret, body, hashlib.sha256).digest()[:16]
-        return body.decode() + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+        """Sign and encode a cursor payload (the FHIR core's paging token)."""
+        return encode_token(self.secret, payload)
 
     def decode(self, token: str) -> dict[str, Any]:
         """Verify and decode a cursor; InvalidInput when forged, damaged or foreign."""
-        try:
-            body, mac_text = token.split(".", 1)
-            mac = base64.urlsafe_b64decode(mac_text + "=" * (-len(mac_text) % 4))
-            expected = hmac.new(self.secret, body.encode(), hashlib.sha256).digest()[:16]
-            if not hmac.compare_digest(mac, expected):
-                raise ValueError("signature")
-            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            if not isinstance(payload, dict):
-                raise ValueError("shape")
-            return payload
-        except (ValueError, TypeError, UnicodeDecodeError) as exc:
-            raise InvalidInput("Invalid or expired paging cursor") from exc
+        return decode_token(self.secret, token)
 
 
 # --------------------------------------------------------------------------------------------

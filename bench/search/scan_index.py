@@ -1,8 +1,6 @@
-"""A search indexer without index tables: conditional interactions by ``_id`` and ``identifier``.
-
-It scans the current versions of one resource type, so it is only fit for small stores. It is
-the fallback when no SQL search index is wired (the full index is fhir_server's search room).
-"""
+"""A search indexer without index tables, the baseline of bench/search/ingest.py (ingest
+without search indexing): conditional interactions by ``_id`` and ``identifier`` only, by
+scanning the current versions of one resource type."""
 
 from __future__ import annotations
 
