@@ -138,3 +138,28 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         return
     with _queue(database).hold(), engine.execution_options(immediate=True).begin() as conn:
         yield conn
+
+
+class PreparedRead:
+    """A SELECT compiled once for the engine's dialect, for the hottest single-row reads.
+
+    SQLAlchemy's statement cache still builds a cache key per execution; on paths that run
+    on every request (FHIR read by id, the token revocation lookup) compiling once and
+    executing the driver SQL directly saves most of that. On PostgreSQL the read runs in
+    autocommit, so a single SELECT costs no BEGIN/ROLLBACK round trips.
+    """
+
+    def __init__(self, engine: Engine, stmt: Any) -> None:
+        self.engine = engine
+        compiled = stmt.compile(dialect=engine.dialect)
+        self._sql = str(compiled)
+        self._order: list[str] = list(compiled.positiontup or [])
+        self._autocommit = engine.dialect.name == "postgresql"
+
+    def first(self, **params: Any) -> Any:
+        """The first row for these bind parameters, or None."""
+        args: Any = tuple(params[n] for n in self._order) if self._order else params
+        with self.engine.connect() as conn:
+            if self._autocommit:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            return conn.exec_driver_sql(self._sql, args).first()

@@ -130,9 +130,10 @@ class PassportSettings:
     max_passport_bytes: int = 256 * 1024
     max_visas: int = 100
     leeway_seconds: int = 30
-    # How access decisions reach the audit log: "sync" (appended before the response) or
-    # "async" (batched by a background thread, off the request path; see docs/performance.md).
-    audit_decisions: Literal["async", "sync"] = "sync"
+    # How access decisions reach the audit log: "async" (batched by a background thread, off
+    # the request path; flushed at exit) or "sync" (appended before the response, ~a write
+    # transaction per request; see docs/performance.md).
+    audit_decisions: Literal["async", "sync"] = "async"
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,9 @@ def base_settings(
         database_url=main_url,
         authorization="off",
         trust_center=replace(base.trust_center, database_url=tc_url),
+        # Tests read the audit log right after a request: decisions are appended before the
+        # response (the batched default is covered by tests/ga4gh/passport/test_storage.py).
+        passport=replace(base.passport, audit_decisions="sync"),
     )
 
 

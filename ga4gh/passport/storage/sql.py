@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from common.db import write_transaction
+from common.db import PreparedRead, write_transaction
 from common.errors import Conflict, InvalidInput, NotFound
 from ga4gh.passport.core import scopes as smart
 from ga4gh.passport.core.jose import InvalidToken, import_public_jwk
@@ -106,6 +106,9 @@ class PassportStore:
         self._clock = clock
         # Called with a client_id whenever its status changes (the broker revokes tokens).
         self.on_status_change: list[Callable[[str, ClientStatus], None]] = []
+        # Runs on every request carrying a broker token: compiled once.
+        self._revoked_read = PreparedRead(engine, select(access_tokens.c.revoked_at).where(
+            access_tokens.c.jti == bindparam("jti")))
 
     def _t(self) -> int:
         return int(self._clock())
@@ -364,11 +367,8 @@ class PassportStore:
 
     def access_token_revoked(self, jti: str) -> bool:
         """True if revoked or never issued here (fail closed)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(access_tokens.c.revoked_at).where(access_tokens.c.jti == jti)
-            ).first()
-        return row is None or row.revoked_at is not None
+        row = self._revoked_read.first(jti=jti)
+        return row is None or row[0] is not None
 
     def revoke_access_token(self, jti: str, client_id: str | None = None) -> bool:
         """Revoke one access token (of this client, if given)."""
