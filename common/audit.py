@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -269,6 +269,58 @@ class AuditLog:
             .values(seq=seq, hash=digest, signature=_b64u(signature), key_id=self._key.kid)
         )
         return AuditEntry(seq, _from_us(at_us), event, actor, details, head.hash, digest)
+
+    def append_many(
+        self, items: Sequence[tuple[str, str, Mapping[str, Any]]], *, conn: Connection | None = None
+    ) -> list[AuditEntry]:
+        """Append (event, actor, details) entries in order, with one head update and one
+        signature for the whole batch (the chain is the same as appending them one by one).
+
+        For batched writers such as the access-decision auditor; each entry is checked as in
+        :meth:`append` before anything is written.
+        """
+        checked: list[tuple[str, str, dict[str, Any]]] = []
+        for event, actor, details in items:
+            if not _EVENT_RE.match(event):
+                raise AuditError("event must be a lower-case dotted name of at most 100 characters")
+            if not actor or len(actor) > 200:
+                raise AuditError("actor must be 1 to 200 characters")
+            data = dict(details or {})
+            _check_canonical(data)
+            _check_no_identifiers(data)
+            checked.append((event, actor, data))
+        if not checked:
+            return []
+        if conn is not None:
+            return self._append_many(conn, checked)
+        with write_transaction(self.engine) as own:
+            return self._append_many(own, checked)
+
+    def _append_many(
+        self, conn: Connection, items: list[tuple[str, str, dict[str, Any]]]
+    ) -> list[AuditEntry]:
+        first = self._append(conn, *items[0])  # locks the head (and creates it if missing)
+        out = [first]
+        prev, seq = first.hash, first.seq
+        rows: list[dict[str, Any]] = []
+        for event, actor, details in items[1:]:
+            seq += 1
+            at_us = self._clock_us()
+            digest = entry_hash(seq, at_us, event, actor, details, prev)
+            rows.append({"seq": seq, "at_us": at_us, "event": event, "actor": actor,
+                         "details": canonical_json(details).decode(), "prev_hash": prev,
+                         "hash": digest})
+            out.append(AuditEntry(seq, _from_us(at_us), event, actor, details, prev, digest))
+            prev = digest
+        if rows:
+            conn.execute(audit_log.insert(), rows)
+            signature = self._private.sign(head_message(seq, prev))
+            conn.execute(
+                update(audit_head)
+                .where(audit_head.c.id == HEAD_ROW_ID)
+                .values(seq=seq, hash=prev, signature=_b64u(signature), key_id=self._key.kid)
+            )
+        return out
 
     def entries(self, *, after: int = 0, limit: int = 100) -> list[AuditEntry]:
         """Entries with a sequence number above ``after``, oldest first."""

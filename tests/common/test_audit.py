@@ -237,3 +237,24 @@ def test_cli_refuses_remote_trust_center_log(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("GENOMSEQ_TRUST_CENTER_URL", "https://tc.example/trust-center")
     result = CliRunner().invoke(cli, ["audit", "verify", "--database", "trust-center"])
     assert result.exit_code != 0 and "runs elsewhere" in result.output
+
+
+def test_append_many_continues_the_chain_and_verifies(log: AuditLog) -> None:
+    single = log.append("test.event", "tester", {"n": 0})
+    batch = log.append_many([("access.decision", f"r{i}", {"n": i}) for i in range(1, 6)])
+    assert [e.seq for e in batch] == [2, 3, 4, 5, 6]
+    assert batch[0].prev_hash == single.hash
+    assert all(b.prev_hash == a.hash for a, b in zip(batch, batch[1:], strict=False))
+    assert [e.hash for e in log.entries()] == [single.hash] + [e.hash for e in batch]
+    assert log.verify().ok
+    after = log.append("test.event", "tester", {"n": 6})
+    assert after.seq == 7 and after.prev_hash == batch[-1].hash
+    assert log.verify().ok
+
+
+def test_append_many_refuses_the_whole_batch_for_one_bad_entry(log: AuditLog) -> None:
+    with pytest.raises(AuditError):
+        log.append_many([("test.event", "tester", {"n": 1}),
+                         ("test.event", "tester", {"kvnr": "A123456780"})])
+    assert log.entries() == []
+    assert log.append_many([]) == []
