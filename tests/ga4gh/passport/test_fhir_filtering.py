@@ -320,3 +320,31 @@ def test_machine_clients_keep_their_semantics(cohort: World) -> None:
     assert resp.status_code == 403
     assert cohort.http.get("/fhir/_history", headers=bearer(node)).status_code == 403
     assert len(_get(cohort, "/fhir/Observation/_history", node)["entry"]) == 6
+
+
+def test_real_trust_center_is_asked_in_batches_and_fails_closed(cohort: World) -> None:
+    from ga4gh.passport.enforcement import ConsentEvaluator, TrustCenterConsent
+    from trust_center.core.consent import Purpose
+
+    asked: list[tuple[str, tuple[str, ...], Any]] = []
+
+    class Service:
+        def __init__(self, answer: set[str] | None) -> None:
+            self.answer = answer
+
+        def permitted(self, domain: str, pseudonyms: list[str], purpose: Any,
+                      on: Any) -> frozenset[str]:
+            asked.append((domain, tuple(pseudonyms), purpose))
+            if self.answer is None:
+                raise OSError("trust center unreachable")
+            return frozenset(self.answer) & frozenset(pseudonyms)
+
+    token = _token(cohort)
+    for answer, want in (({"p1", "p3"}, {"obs-in", "obs-in2", "obs-cross"}),
+                         ({"p3"}, {"obs-cross"}), (None, set())):
+        asked.clear()
+        cohort.ctx.provide(ConsentEvaluator,  # type: ignore[type-abstract]
+                           TrustCenterConsent(Service(answer), "kdk:KDKXXX001"))
+        assert _ids(_get(cohort, "/fhir/Observation", token)) == want
+        # One question per page and purpose, covering the page's patients.
+        assert asked == [("kdk:KDKXXX001", ("p1", "p2", "p3"), Purpose.RESEARCH)]
