@@ -127,7 +127,9 @@ def visible_cond(r: Any, restriction: ReadFilter | None, res_types: Iterable[str
     hashes = [token_hashes(identity(t, "_tag"), restriction.tag_system, d)[1]
               for t in sorted(set(res_types)) if restriction.type_allowed(t) for d in datasets]
     if not hashes:
-        return sa.false()
+        # Nothing is visible. Not sa.false(): it would fold the sibling join conditions of
+        # an EXISTS away; a primary key is never NULL.
+        return r.c.id.is_(None)
     tok = _alias(TOKEN, depth, "_acl")
     return r.c.id.in_(select(tok.c.resource_pk).where(tok.c.hash_sys_value.in_(hashes)))
 
@@ -807,23 +809,35 @@ class SqlSearcher:
             fetched: list[tuple[Any, ...]] = []
             boundary = after
             budget = max(20 * query.count, 200)
-            scanned = 0
+            scanned = admitted = 0
             while True:
                 need = query.count - len(fetched)
                 stmt = base if boundary is None else base.where(
                     _keyset(keys, boundary, reverse))
-                batch = [tuple(row) for row in
-                         conn.execute(stmt.order_by(*order).limit(need + 1))]
-                more = len(batch) > need
-                judged = batch[:need]
-                if judged:
-                    boundary = list(judged[-1][:nkeys])
                 if restriction is None:
-                    fetched.extend(judged)
+                    batch = [tuple(row) for row in
+                             conn.execute(stmt.order_by(*order).limit(need + 1))]
+                    more = len(batch) > need
+                    fetched.extend(batch[:need])
+                    if fetched:
+                        boundary = list(fetched[-1][:nkeys])
                     break
-                ok = restriction.admit([orjson.loads(bytes(row[nkeys + 4])) for row in judged])
-                fetched.extend(row for row, yes in zip(judged, ok, strict=True) if yes)
-                scanned += len(judged)
+                # Fetch more than needed by the share refused so far (one round trip for
+                # most pages); rows past a full page are judged again on the next one.
+                limit = need + 1 + min(budget, max(8, need * (scanned - admitted)
+                                                   // max(admitted, 1)))
+                batch = [tuple(row) for row in conn.execute(stmt.order_by(*order).limit(limit))]
+                ok = restriction.admit([orjson.loads(bytes(row[nkeys + 4])) for row in batch])
+                more = len(batch) == limit
+                for row, yes in zip(batch, ok, strict=True):
+                    if len(fetched) == query.count:
+                        more = True  # a row beyond the full page exists
+                        break
+                    boundary = list(row[:nkeys])
+                    scanned += 1
+                    if yes:
+                        admitted += 1
+                        fetched.append(row)
                 # A page may stay short when the budget is spent; its cursor goes on.
                 if not more or len(fetched) >= query.count or scanned >= budget:
                     break
