@@ -4,15 +4,16 @@ request, call the core and serialise. Base: settings.fhir.base_path (``/fhir``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, request
 
-from common.errors import GenomseqError
+from common.errors import GenomseqError, NotFound
 from config.context import app_context
 from fhir_server.core import smart
+from fhir_server.core.access import FhirAccessPolicy, ReadFilter
 from fhir_server.core.bundle import BundleProcessor
 from fhir_server.core.capability import capability_statement
 from fhir_server.core.dates import parse_instant, parse_range
@@ -20,9 +21,17 @@ from fhir_server.core.errors import (
     Forbidden,
     InvalidRequest,
     NotAuthenticated,
+    ResourceGone,
     ResourceNotFound,
 )
-from fhir_server.core.model import HistoryQuery, StoredVersion, http_date, instant, now_us
+from fhir_server.core.model import (
+    HistoryPage,
+    HistoryQuery,
+    StoredVersion,
+    http_date,
+    instant,
+    now_us,
+)
 from fhir_server.core.outcome import information
 from fhir_server.core.paging import decode_token, encode_token
 from fhir_server.core.service import FhirService, WriteResult, parse_etag
@@ -82,32 +91,77 @@ class FhirApi:
 ACTION_BY_METHOD = {"GET": "r", "HEAD": "r", "POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}
 
 
+def _policy() -> FhirAccessPolicy | None:
+    """The access policy the wiring installed (none: scopes alone decide)."""
+    return app_context().find(FhirAccessPolicy)  # type: ignore[type-abstract]
+
+
 def authorize(res_type: str, action: str, *, instance: bool = False) -> None:
     """Raise 403 unless the caller's scopes allow ``action`` (c r u d s) on the type.
 
-    Then the passport enforcement decides (grants, consent, audit); for instance reads
-    (``instance=True``) that happens in :func:`authorize_resource` once the resource is read.
+    Then the access policy decides (grants, consent, audit); for instance reads
+    (``instance=True``) that happens in :func:`authorize_resource` once the resource is read,
+    for searches and history in the :class:`ReadFilter` of :func:`read_filter`.
     """
     principal = g.principal
     if principal.unrestricted:
         return
     if not smart.granted(principal.scopes, res_type, action):
         raise Forbidden(f"the access token does not allow this interaction on {res_type}")
-    if not instance:
-        from ga4gh.passport.integrations import authorize_fhir
+    policy = _policy()
+    if not instance and policy is not None:
+        policy.authorize(principal, res_type, action)
 
-        authorize_fhir(app_context(), principal, res_type, action)
 
-
-def authorize_resource(res_type: str, action: str, version: StoredVersion) -> None:
-    """Passport enforcement for one resource that was read (404 outside the caller's grants)."""
+def read_filter(res_type: str, action: str) -> ReadFilter | None:
+    """The caller's filter for reads of many resources (None: not restricted; for callers
+    authorized by scope alone the decision on ``res_type`` is made here). ``*``: system."""
     principal = g.principal
-    if principal.unrestricted:
-        return
-    from ga4gh.passport.integrations import authorize_fhir
+    policy = _policy()
+    if principal.unrestricted or policy is None:
+        return None
+    return policy.read_filter(principal, res_type, action)
 
+
+def authorize_resource(res_type: str, action: str, version: StoredVersion,
+                       not_found: str | None = None) -> None:
+    """The access policy for one resource that was read (404 outside the caller's grants,
+    with the message an unknown id gets, so the answer does not tell the two apart)."""
+    principal = g.principal
+    policy = _policy()
+    if principal.unrestricted or policy is None:
+        return
     resource = version.resource() if version.content is not None else {"resourceType": res_type}
-    authorize_fhir(app_context(), principal, res_type, action, resource)
+    try:
+        policy.authorize(principal, res_type, action, resource)
+    except NotFound:
+        raise ResourceNotFound(
+            not_found or f"{version.res_type}/{version.res_id} is not known") from None
+
+
+def last_content(api: FhirApi, res_type: str, res_id: str) -> StoredVersion | None:
+    """The newest version of a resource that has content (None: never had any)."""
+    before = None
+    while True:
+        page = api.service.history(HistoryQuery(res_type, res_id, count=20, before_pk=before))
+        for v in page.versions:
+            if v.content is not None:
+                return v
+        if page.next_before_pk is None:
+            return None
+        before = page.next_before_pk
+
+
+def authorize_instance(api: FhirApi, res_type: str, res_id: str, action: str) -> None:
+    """404 (as for an unknown id) unless the caller may see this resource; a deleted one is
+    judged by its last content, so that 410 Gone does not tell outsiders it existed."""
+    message = f"{res_type}/{res_id} is not known"
+    if g.principal.unrestricted or _policy() is None:
+        return
+    version = last_content(api, res_type, res_id)
+    if version is None:
+        raise ResourceNotFound(message)
+    authorize_resource(res_type, action, version, message)
 
 
 def _check_type(res_type: str) -> None:
@@ -173,7 +227,31 @@ def _history_bundle(api: FhirApi, path: str, page: Any, params: dict[str, str]) 
     }
 
 
-def _history(api: FhirApi, res_type: str | None, res_id: str | None, path: str) -> Response:
+def _filtered_history(api: FhirApi, query: HistoryQuery, restriction: ReadFilter,
+                      keep_deleted: bool) -> HistoryPage:
+    """A history page of only the versions the restriction admits (each judged by its own
+    content; deletions only where the instance itself was judged visible), filled by
+    fetching further; the cursor stands on the last version judged."""
+    out: list[StoredVersion] = []
+    before = query.before_pk
+    budget, scanned = max(20 * query.count, 200), 0
+    while True:
+        page = api.service.history(replace(query, count=query.count - len(out),
+                                           before_pk=before))
+        scanned += len(page.versions)
+        judged = [v for v in page.versions if v.content is not None]
+        ok = dict(zip((id(v) for v in judged),
+                      restriction.admit([v.resource() for v in judged]) if judged else [],
+                      strict=True))
+        out.extend(v for v in page.versions
+                   if ok.get(id(v), False) or (v.content is None and keep_deleted))
+        before = page.next_before_pk
+        if before is None or len(out) >= query.count or scanned >= budget:
+            return HistoryPage(out, before)
+
+
+def _history(api: FhirApi, res_type: str | None, res_id: str | None, path: str,
+             restriction: ReadFilter | None = None) -> Response:
     args = request.args
     params: dict[str, str] = {}
     before = None
@@ -200,7 +278,11 @@ def _history(api: FhirApi, res_type: str | None, res_id: str | None, path: str) 
         count=count,
         before_pk=before,
     )
-    page = api.service.history(query)
+    if restriction is None:
+        page = api.service.history(query)
+    else:
+        page = _filtered_history(api, query, restriction, keep_deleted=res_id is not None)
+        restriction.finish(len(page.versions))
     return json_response(_history_bundle(api, path, page, params), indent=pretty(request))
 
 
@@ -255,9 +337,13 @@ def create_blueprint(api: FhirApi) -> Blueprint:
 
     @bp.get("/_history")
     def history_system() -> Response:
+        restriction = None
         if not g.principal.unrestricted:
-            raise Forbidden("system history needs an unrestricted token")
-        return _history(api, None, None, "/_history")
+            # Researchers: only what they may see; other callers need an unrestricted token.
+            restriction = read_filter("*", "r")
+            if restriction is None:
+                raise Forbidden("system history needs an unrestricted token")
+        return _history(api, None, None, "/_history", restriction)
 
     @bp.post("/<res_type>")
     def create(res_type: str) -> Response:
@@ -290,14 +376,19 @@ def create_blueprint(api: FhirApi) -> Blueprint:
     @bp.get("/<res_type>/_history")
     def history_type(res_type: str) -> Response:
         _check_type(res_type)
-        authorize(res_type, "r")
-        return _history(api, res_type, None, f"/{res_type}/_history")
+        authorize(res_type, "r", instance=True)
+        restriction = read_filter(res_type, "r")
+        return _history(api, res_type, None, f"/{res_type}/_history", restriction)
 
     @bp.get("/<res_type>/<res_id>")
     def read(res_type: str, res_id: str) -> Response:
         _check_type(res_type)
         authorize(res_type, "r", instance=True)
-        version = api.service.read(res_type, res_id)
+        try:
+            version = api.service.read(res_type, res_id)
+        except ResourceGone:
+            authorize_instance(api, res_type, res_id, "r")
+            raise
         authorize_resource(res_type, "r", version)
         return _read_response(api, version)
 
@@ -327,15 +418,24 @@ def create_blueprint(api: FhirApi) -> Blueprint:
     @bp.get("/<res_type>/<res_id>/_history")
     def history_instance(res_type: str, res_id: str) -> Response:
         _check_type(res_type)
-        authorize(res_type, "r")
-        return _history(api, res_type, res_id, f"/{res_type}/{res_id}/_history")
+        authorize(res_type, "r", instance=True)
+        restriction = read_filter(res_type, "r")
+        if restriction is not None:
+            # Out of grant: 404 as for a read; then only the versions the caller may see.
+            authorize_instance(api, res_type, res_id, "r")
+        return _history(api, res_type, res_id, f"/{res_type}/{res_id}/_history", restriction)
 
     @bp.get("/<res_type>/<res_id>/_history/<version_id>")
     def vread(res_type: str, res_id: str, version_id: str) -> Response:
         _check_type(res_type)
         authorize(res_type, "r", instance=True)
-        version = api.service.vread(res_type, res_id, version_id)
-        authorize_resource(res_type, "r", version)
+        not_found = f"{res_type}/{res_id}/_history/{version_id} is not known"
+        try:
+            version = api.service.vread(res_type, res_id, version_id)
+        except ResourceGone:
+            authorize_instance(api, res_type, res_id, "r")
+            raise
+        authorize_resource(res_type, "r", version, not_found)
         return _read_response(api, version)
 
     for extend in api.extensions:

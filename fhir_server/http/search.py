@@ -4,6 +4,10 @@ FHIR R4 4.0.1 http.html#search (GET and POST ``_search``, 3.1.0.8), search.html 
 (searchset Bundles) and 3.1.1.4 / 3.2 (compartment search), patient-operation-everything.html
 (``start``, ``end``, ``_since``, ``_type``, ``_count``), capabilitystatement.html
 (``rest.resource.searchParam``). Handlers parse the request, call the searcher, serialise.
+
+A caller the access policy restricts (:func:`fhir_server.http.api.read_filter`) searches with
+its :class:`~fhir_server.core.access.ReadFilter`: matches, includes and totals hold only what
+it may see, and one decision per request is recorded when the Bundle is built.
 """
 
 from __future__ import annotations
@@ -15,15 +19,21 @@ from urllib.parse import parse_qsl
 import orjson
 from flask import Blueprint, Response, g, request
 
-from config.context import app_context
+from fhir_server.core.access import ReadFilter
 from fhir_server.core.dates import parse_instant
-from fhir_server.core.errors import Forbidden, InvalidRequest
+from fhir_server.core.errors import Forbidden, InvalidRequest, ResourceGone, ResourceNotFound
 from fhir_server.core.model import instant, now_us
 from fhir_server.core.search.bundle import BundleEntry, ignored_outcome, searchset, shape
 from fhir_server.core.search.params import QueryParser, SearchQuery
 from fhir_server.core.search.registry import Registry
 from fhir_server.core.types import R4_RESOURCE_TYPES, supported_types
-from fhir_server.http.api import FhirApi, _check_type, authorize
+from fhir_server.http.api import (
+    FhirApi,
+    _check_type,
+    authorize,
+    authorize_instance,
+    read_filter,
+)
 from fhir_server.http.negotiation import json_response, parse_prefer, pretty
 from fhir_server.storage.search_sql import Everything, SearchPage, SqlSearcher
 
@@ -75,13 +85,15 @@ def _parse(api: FhirApi, searcher: SqlSearcher, res_types: tuple[str, ...],
 
 
 def _bundle(api: FhirApi, searcher: SqlSearcher, path: str, query: SearchQuery,
-            page: SearchPage) -> dict[str, Any]:
+            page: SearchPage, restriction: ReadFilter | None = None) -> dict[str, Any]:
     entries = []
     for mode, items in (("match", page.matches), ("include", page.includes)):
         for stored in items:
             resource = orjson.loads(stored.content)
             entries.append(BundleEntry(shape(resource, searcher.registry, query.summary,
                                              query.elements), mode))
+    if restriction is not None:
+        restriction.finish(len(page.matches) + len(page.includes))
     if query.ignored:
         entries.append(BundleEntry(ignored_outcome(query.ignored), "outcome"))
     return searchset(api.base_url(), path, entries, applied=query.applied,
@@ -95,13 +107,28 @@ def _search_url(api: FhirApi, searcher: SqlSearcher, url: str) -> dict[str, Any]
     parts = [p for p in path.split("/") if p]
     params = parse_qsl(qs, keep_blank_values=True)
     if not parts:
+        restriction = _system_restriction()
         types = _system_types(params)
         query = _parse(api, searcher, types, params, lenient=False)
-        return _bundle(api, searcher, "", query, searcher.search(query))
+        return _bundle(api, searcher, "", query, searcher.search(query, restriction=restriction),
+                       restriction)
     _check_type(parts[0])
-    authorize(parts[0], "s")
+    authorize(parts[0], "s", instance=True)
+    restriction = read_filter(parts[0], "s")
     query = _parse(api, searcher, (parts[0],), params, lenient=False)
-    return _bundle(api, searcher, f"/{parts[0]}", query, searcher.search(query))
+    return _bundle(api, searcher, f"/{parts[0]}", query,
+                   searcher.search(query, restriction=restriction), restriction)
+
+
+def _system_restriction() -> ReadFilter | None:
+    """System-level search: unrestricted tokens see all; restricted callers (researchers)
+    only what their filter admits; every other caller is refused."""
+    if g.principal.unrestricted:
+        return None
+    restriction = read_filter("*", "s")
+    if restriction is None:
+        raise Forbidden("system-level search needs an unrestricted token")
+    return restriction
 
 
 def _system_types(params: list[tuple[str, str]]) -> tuple[str, ...]:
@@ -123,42 +150,52 @@ def _routes(bp: Blueprint, api: FhirApi, searcher: SqlSearcher) -> None:
 
     def type_search(res_type: str) -> Response:
         _check_type(res_type)
-        authorize(res_type, "s")
+        authorize(res_type, "s", instance=True)
+        restriction = read_filter(res_type, "s")
         query = _parse(api, searcher, (res_type,), _params(), lenient())
-        return _respond(_bundle(api, searcher, f"/{res_type}", query, searcher.search(query)))
+        page = searcher.search(query, restriction=restriction)
+        return _respond(_bundle(api, searcher, f"/{res_type}", query, page, restriction))
 
     def system_search() -> Response:
-        if not g.principal.unrestricted:
-            raise Forbidden("system-level search needs an unrestricted token")
+        restriction = _system_restriction()
         params = _params()
         types = _system_types(params)
         query = _parse(api, searcher, types, params, lenient())
         query.applied = [("_type", ",".join(types))] + query.applied \
             if any(k == "_type" for k, _ in params) else query.applied
-        return _respond(_bundle(api, searcher, "", query, searcher.search(query)))
+        page = searcher.search(query, restriction=restriction)
+        return _respond(_bundle(api, searcher, "", query, page, restriction))
 
     def compartment_search(comp_type: str, comp_id: str, res_type: str) -> Response:
         _check_type(comp_type)
         _check_type(res_type)
-        # Scopes here; the passport enforcement narrows the search below (grants, consent).
+        # Scopes here; the access policy narrows the search below (grants, consent).
         authorize(res_type, "s", instance=True)
         if comp_type != "Patient":
             raise InvalidRequest(f"compartment {comp_type} is not supported (only Patient)")
         if res_type not in searcher.registry.patient_compartment:
             raise InvalidRequest(f"{res_type} is not in the Patient compartment")
-        params = _params()
-        if not g.principal.unrestricted:
-            from ga4gh.passport.integrations import compartment_filter
-
-            params += compartment_filter(app_context(), g.principal, res_type, comp_id, params)
-        query = _parse(api, searcher, (res_type,), params, lenient())
-        page = searcher.search(query, compartment=(comp_type, comp_id))
+        restriction = read_filter(res_type, "s")
+        query = _parse(api, searcher, (res_type,), _params(), lenient())
+        page = searcher.search(query, compartment=(comp_type, comp_id), restriction=restriction)
         return _respond(_bundle(api, searcher, f"/{comp_type}/{comp_id}/{res_type}", query,
-                                page))
+                                page, restriction))
 
     def everything(patient_id: str) -> Response:
-        authorize("Patient", "r")
-        api.service.read("Patient", patient_id)  # 404/410 for an unknown or deleted patient
+        authorize("Patient", "r", instance=True)
+        restriction = read_filter("Patient", "r")
+        if restriction is None:
+            api.service.read("Patient", patient_id)  # 404/410: unknown or deleted patient
+        else:
+            # A patient outside the caller's grants answers exactly as an unknown one.
+            try:
+                version = api.service.read("Patient", patient_id)
+            except ResourceGone:
+                authorize_instance(api, "Patient", patient_id, "r")
+                raise
+            if not restriction.admit([version.resource()])[0]:
+                restriction.finish(0)
+                raise ResourceNotFound(f"Patient/{patient_id} is not known")
         params = _params()
         unknown = [k for k, _ in params if k not in _EVERYTHING_PARAMS]
         if unknown and not lenient():
@@ -173,8 +210,8 @@ def _routes(bp: Blueprint, api: FhirApi, searcher: SqlSearcher) -> None:
                 raise InvalidRequest(f"_type names types outside the Patient compartment: "
                                      f"{', '.join(sorted(bad))}")
             types = tuple(sorted(wanted))
-        for t in types:
-            authorize(t, "r")
+        for t in types if restriction is None else ():
+            authorize(t, "r")  # restricted callers: types their scopes exclude are filtered
         ev = Everything(
             patient_id,
             start=_window(args.get("start"), "start", low=True),
@@ -186,9 +223,9 @@ def _routes(bp: Blueprint, api: FhirApi, searcher: SqlSearcher) -> None:
         query.cursor = args.get("_cursor")
         query.applied = [(k, v) for k, v in params if k in ("start", "end", "_since", "_type",
                                                           "_count")]
-        page = searcher.search(query, everything=ev)
+        page = searcher.search(query, everything=ev, restriction=restriction)
         return _respond(_bundle(api, searcher, f"/Patient/{patient_id}/$everything", query,
-                                page))
+                                page, restriction))
 
     add: Callable[..., Any] = bp.add_url_rule
     add("/<res_type>", "search_type", type_search, methods=["GET"])

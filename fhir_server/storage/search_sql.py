@@ -9,7 +9,12 @@ migration fhir_0002 are filled by :class:`SqlSearchIndexer` inside every write t
   probe on the (resource_pk, hash_identity) index;
 * paging is keyset based on (sort keys..., primary key): a page never repeats or skips a
   resource that existed when the search started, however many writes happen in between;
-  the cursor travels in an HMAC-signed opaque token bound to the query.
+  the cursor travels in an HMAC-signed opaque token bound to the query;
+* a restricted caller's :class:`~fhir_server.core.access.ReadFilter` narrows the match set
+  inside the SELECT to resources tagged with a permitted dataset (and so do chained
+  parameters, ``_has``, ``_list`` and includes, on their targets); its per-resource decision
+  (consent) is applied to each fetched batch, fetching further until the page is full, so
+  the keyset cursor always stands on the last resource judged.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, and_, exists, false, func, not_, or_, select
 
 from common.errors import InvalidInput
+from fhir_server.core.access import ReadFilter
 from fhir_server.core.paging import decode_token, encode_token
 from fhir_server.core.search.extract import (
     ROW_COLUMNS,
@@ -108,6 +115,31 @@ def _alias(table: sa.Table, depth: int = 0, role: str = "") -> Any:
         _ = found.c  # populate the column collection once
         _ALIASES[key] = found
     return found
+
+
+def visible_cond(r: Any, restriction: ReadFilter | None, res_types: Iterable[str],
+                 depth: int = 0) -> Any:
+    """``r`` is tagged with a dataset the restricted caller may see, and is of a type its
+    scopes allow (true when unrestricted). One IN probe on the token index (hash_sys_value)."""
+    if restriction is None:
+        return sa.true()
+    datasets = sorted(restriction.datasets)
+    hashes = [token_hashes(identity(t, "_tag"), restriction.tag_system, d)[1]
+              for t in sorted(set(res_types)) if restriction.type_allowed(t) for d in datasets]
+    if not hashes:
+        # Nothing is visible. Not sa.false(): it would fold the sibling join conditions of
+        # an EXISTS away; a primary key is never NULL.
+        return r.c.id.is_(None)
+    tok = _alias(TOKEN, depth, "_acl")
+    return r.c.id.in_(select(tok.c.resource_pk).where(tok.c.hash_sys_value.in_(hashes)))
+
+
+def admit(restriction: ReadFilter | None, items: list[StoredResource]) -> list[StoredResource]:
+    """The resources the restricted caller may see (its per-resource decision, one batch)."""
+    if restriction is None or not items:
+        return items
+    ok = restriction.admit([orjson.loads(i.content) for i in items])
+    return [i for i, yes in zip(items, ok, strict=True) if yes]
 
 
 TOP = "\U0010ffff"  # sorts after every other character (byte-wise collation)
@@ -317,11 +349,22 @@ def _num_cond(prefix: str, v: RangeValue, lo: Any, hi: Any) -> Any:
 class _Builder:
     """Builds the WHERE clause of a search over fhir_resource ``r``."""
 
-    def __init__(self, registry: Registry, dialect: str, r: Any = None, depth: int = 0) -> None:
+    def __init__(self, registry: Registry, dialect: str, r: Any = None, depth: int = 0,
+                 restriction: ReadFilter | None = None) -> None:
         self.registry = registry
         self.dialect = dialect
         self.depth = depth
         self.r = r if r is not None else _alias(resource_t, depth, "_r")
+        self.restriction = restriction
+
+    def visible(self, r: Any, res_types: Iterable[str]) -> Any:
+        """The caller's dataset restriction on ``r`` at this depth (true if unrestricted)."""
+        return visible_cond(r, self.restriction, res_types, self.depth)
+
+    def sub(self) -> _Builder:
+        """A builder one level down (chains, _has), under the same restriction."""
+        return _Builder(self.registry, self.dialect, depth=self.depth + 1,
+                        restriction=self.restriction)
 
     def a(self, table: sa.Table, role: str = "") -> Any:
         """The alias of an index table at this builder's depth."""
@@ -382,12 +425,13 @@ class _Builder:
             t = alias if alias is not None else self.a(REF)
             inner_any = []
             for target_type, inner in zip(c.chain.target_types, c.chain.inner, strict=True):
-                sub = _Builder(self.registry, self.dialect, depth=self.depth + 1)
+                sub = self.sub()
                 r2 = sub.r
                 inner_any.append(and_(
                     t.c.target_type == target_type,
                     exists().where(r2.c.res_type == target_type, r2.c.res_id == t.c.target_id,
-                                   r2.c.deleted == false(), sub.clause_cond(inner, r2))))
+                                   r2.c.deleted == false(), sub.visible(r2, (target_type,)),
+                                   sub.clause_cond(inner, r2))))
             return t, and_(t.c.hash_identity == ident, or_(*inner_any))
         if p.type == "string":
             t = alias if alias is not None else self.a(STRING)
@@ -534,6 +578,7 @@ class _Builder:
             lr, lst = self.a(REF, "_list"), self.a(resource_t, "_list")
             return exists().where(
                 lst.c.res_type == "List", lst.c.res_id.in_(c.values), lst.c.deleted == false(),
+                self.visible(lst, ("List",)),
                 lr.c.resource_pk == lst.c.id, lr.c.hash_identity == identity("List", "item"),
                 lr.c.target_type == r.c.res_type, lr.c.target_id == r.c.res_id)
         if c.code == "_text":
@@ -566,12 +611,13 @@ class _Builder:
     def _has_cond(self, c: Clause, r: Any) -> Any:
         assert c.has is not None
         ref = self.a(REF, "_has")
-        inner = _Builder(self.registry, self.dialect, depth=self.depth + 1)
+        inner = self.sub()
         src = inner.r
         return exists().where(
             ref.c.hash_identity == identity(c.has.source_type, c.has.reference.code),
             ref.c.target_type == r.c.res_type, ref.c.target_id == r.c.res_id,
             src.c.id == ref.c.resource_pk, src.c.deleted == false(),
+            inner.visible(src, (c.has.source_type,)),
             inner.clause_cond(c.has.inner, src))
 
     # Sorting ---------------------------------------------------------------------------
@@ -706,11 +752,19 @@ class SqlSearcher:
         return r.c.id.in_(select(ref.c.resource_pk).where(ref.c.hash_target.in_(hashes)))
 
     def search(self, query: SearchQuery, *, compartment: tuple[str, str] | None = None,
-               everything: Everything | None = None) -> SearchPage:
-        """One page of results for a parsed query, optionally inside a Patient compartment."""
-        b = _Builder(self.registry, self.engine.dialect.name)
+               everything: Everything | None = None,
+               restriction: ReadFilter | None = None) -> SearchPage:
+        """One page of results for a parsed query, optionally inside a Patient compartment.
+
+        With a ``restriction`` the page holds only resources it admits (matches and
+        includes); totals are then exact (``_total=accurate`` and ``_summary=count`` judge
+        every match) or absent (no estimates: a count of unjudged rows would leak).
+        """
+        b = _Builder(self.registry, self.engine.dialect.name, restriction=restriction)
         r = b.r
         extra: list[Any] = []
+        if restriction is not None:
+            extra.append(b.visible(r, query.res_types))
         scope = ""
         if compartment is not None:
             extra.append(self.compartment_cond(r, compartment[0], compartment[1],
@@ -733,7 +787,8 @@ class SqlSearcher:
         with self._read() as conn:
             total = None
             if query.summary == "count" or query.total == "accurate":
-                total = self._count(conn, query, where, r, plain=not extra)
+                total = self._count(conn, query, where, r, plain=not extra) \
+                    if restriction is None else self._count_admitted(conn, where, r, restriction)
             if query.summary == "count" or query.count == 0:
                 return SearchPage([], [], total)
             reverse = direction == "p"
@@ -745,44 +800,96 @@ class SqlSearcher:
             nkeys = len(cols)
             # The page and its content in one round trip (the version row by its unique key).
             v = _alias(version_t, 0, "_page")
-            stmt = select(*cols, r.c.res_type, r.c.res_id, r.c.version_id, r.c.last_updated,
+            base = select(*cols, r.c.res_type, r.c.res_id, r.c.version_id, r.c.last_updated,
                           v.c.content).join_from(
                 r, v, and_(v.c.resource_id == r.c.id, v.c.version_id == r.c.version_id)
             ).where(where)
-            if after is not None:
-                stmt = stmt.where(_keyset(keys, after, reverse))
-            stmt = stmt.order_by(*order).limit(query.count + 1)
-            fetched = [tuple(row) for row in conn.execute(stmt)]
-            more = len(fetched) > query.count
-            fetched = fetched[:query.count]
+            # Rows are judged in order; the cursor stands on the last row judged (boundary),
+            # so rows a restriction refused are never skipped unjudged nor shown.
+            fetched: list[tuple[Any, ...]] = []
+            boundary = after
+            budget = max(20 * query.count, 200)
+            scanned = admitted = 0
+            while True:
+                need = query.count - len(fetched)
+                stmt = base if boundary is None else base.where(
+                    _keyset(keys, boundary, reverse))
+                if restriction is None:
+                    batch = [tuple(row) for row in
+                             conn.execute(stmt.order_by(*order).limit(need + 1))]
+                    more = len(batch) > need
+                    fetched.extend(batch[:need])
+                    if fetched:
+                        boundary = list(fetched[-1][:nkeys])
+                    break
+                # Fetch more than needed by the share refused so far (one round trip for
+                # most pages); rows past a full page are judged again on the next one.
+                limit = need + 1 + min(budget, max(8, need * (scanned - admitted)
+                                                   // max(admitted, 1)))
+                batch = [tuple(row) for row in conn.execute(stmt.order_by(*order).limit(limit))]
+                ok = restriction.admit([orjson.loads(bytes(row[nkeys + 4])) for row in batch])
+                more = len(batch) == limit
+                for row, yes in zip(batch, ok, strict=True):
+                    if len(fetched) == query.count:
+                        more = True  # a row beyond the full page exists
+                        break
+                    boundary = list(row[:nkeys])
+                    scanned += 1
+                    if yes:
+                        admitted += 1
+                        fetched.append(row)
+                # A page may stay short when the budget is spent; its cursor goes on.
+                if not more or len(fetched) >= query.count or scanned >= budget:
+                    break
             if reverse:
                 fetched.reverse()
             rows = [row[:nkeys] for row in fetched]
             matches = [StoredResource(row[nkeys - 1], row[nkeys], row[nkeys + 1], row[nkeys + 2],
                                       row[nkeys + 3], bytes(row[nkeys + 4])) for row in fetched]
-            includes = self._includes(conn, query, matches) if query.includes else []
+            includes = self._includes(conn, query, matches, restriction) \
+                if query.includes else []
             if everything is not None:
-                includes = [i for i in self._include_once(
-                    conn, Include("*", "*", None, False, False), matches)
+                includes = admit(restriction, [i for i in self._include_once(
+                    conn, Include("*", "*", None, False, False), matches, restriction)
                     if i.res_type not in self.registry.patient_compartment
-                    and i.res_type != "Patient"]
+                    and i.res_type != "Patient"])
             if total is None and query.total != "none" and after is None and not more:
                 total = len(matches)
-            if total is None and query.total == "estimate":
+            if total is None and query.total == "estimate" and restriction is None:
                 total = self._count(conn, query, where, r, plain=not extra)
         page = SearchPage(matches, includes, total)
 
-        def cursor(d: str, row: tuple[Any, ...]) -> str:
+        def cursor(d: str, row: Sequence[Any]) -> str:
             return self.cursors.encode({"q": digest, "d": d, "k": list(row)})
 
-        if rows:
-            has_next = more if not reverse else True
-            has_prev = (after is not None) if not reverse else more
-            if has_next:
-                page.next_cursor = cursor("n", rows[-1])
-            if has_prev:
-                page.prev_cursor = cursor("p", rows[0])
+        if boundary is not None and boundary is not after:
+            if not reverse:
+                if more:
+                    page.next_cursor = cursor("n", boundary)
+                if after is not None:
+                    page.prev_cursor = cursor("p", rows[0] if rows else boundary)
+            else:
+                page.next_cursor = cursor("n", rows[-1] if rows else boundary)
+                if more:
+                    page.prev_cursor = cursor("p", boundary)
         return page
+
+    def _count_admitted(self, conn: Connection, where: Any, r: Any,
+                        restriction: ReadFilter) -> int:
+        """How many matches the restriction admits: every match judged, in key order."""
+        v = _alias(version_t, 0, "_cnt")
+        base = select(r.c.id, v.c.content).join_from(
+            r, v, and_(v.c.resource_id == r.c.id, v.c.version_id == r.c.version_id)
+        ).where(where).order_by(r.c.id).limit(_CHUNK)
+        total, last = 0, None
+        while True:
+            stmt = base if last is None else base.where(r.c.id > last)
+            batch = conn.execute(stmt).all()
+            if not batch:
+                return total
+            ok = restriction.admit([orjson.loads(bytes(row[1])) for row in batch])
+            total += sum(ok)
+            last = batch[-1][0]
 
     def _everything_conds(self, r: Any, ev: Everything, res_types: Sequence[str]) -> list[Any]:
         member = or_(and_(r.c.res_type == "Patient", r.c.res_id == ev.patient_id),
@@ -830,8 +937,8 @@ class SqlSearcher:
                  for row in conn.execute(stmt)}
         return [by_pk[pk] for pk in pks if pk in by_pk]
 
-    def _includes(self, conn: Connection, query: SearchQuery,
-                  matches: list[StoredResource]) -> list[StoredResource]:
+    def _includes(self, conn: Connection, query: SearchQuery, matches: list[StoredResource],
+                  restriction: ReadFilter | None = None) -> list[StoredResource]:
         seen = {m.pk for m in matches}
         out: list[StoredResource] = []
         frontier = matches
@@ -840,19 +947,21 @@ class SqlSearcher:
             for inc in query.includes:
                 if depth > 0 and not inc.iterate:
                     continue
-                found = self._include_once(conn, inc, frontier)
+                found = self._include_once(conn, inc, frontier, restriction)
                 for res in found:
                     if res.pk not in seen:
                         seen.add(res.pk)
                         new.append(res)
+            # Only what the caller may see is returned, and only that is iterated from.
+            new = admit(restriction, new)
             out.extend(new)
             if not new or not any(i.iterate for i in query.includes):
                 break
             frontier = new
         return out
 
-    def _include_once(self, conn: Connection, inc: Include,
-                      sources: list[StoredResource]) -> list[StoredResource]:
+    def _include_once(self, conn: Connection, inc: Include, sources: list[StoredResource],
+                      restriction: ReadFilter | None = None) -> list[StoredResource]:
         if not sources:
             return []
         ref = _alias(REF, 0, "_inc")
@@ -876,7 +985,9 @@ class SqlSearcher:
             if inc.target_type:
                 inner = inner.where(ref.c.target_type == inc.target_type)
             stmt = select(*cols).join_from(rr, v, version_join).where(
-                rr.c.id.in_(inner), rr.c.deleted == false())
+                rr.c.id.in_(inner), rr.c.deleted == false(), visible_cond(
+                    rr, restriction, (inc.target_type,) if inc.target_type
+                    else self.registry.resource_types))
         else:
             if inc.source_type == "*":
                 raise InvalidInput("_revinclude=* is not supported; name Type:parameter")
@@ -887,7 +998,8 @@ class SqlSearcher:
                 return []
             inner = select(ref.c.resource_pk).where(ref.c.hash_target.in_(hashes))
             stmt = select(*cols).join_from(rr, v, version_join).where(
-                rr.c.id.in_(inner), rr.c.deleted == false(), rr.c.res_type == inc.source_type)
+                rr.c.id.in_(inner), rr.c.deleted == false(), rr.c.res_type == inc.source_type,
+                visible_cond(rr, restriction, (inc.source_type,)))
         rows = conn.execute(stmt.order_by(rr.c.id).limit(10000)).all()
         return [StoredResource(row[0], row[1], row[2], row[3], row[4], bytes(row[5]))
                 for row in rows]

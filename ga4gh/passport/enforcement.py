@@ -23,7 +23,7 @@ import importlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
@@ -36,9 +36,12 @@ from config.context import AppContext, app_context
 from ga4gh.passport.core.enforcement import (
     AccessRequest,
     ConsentCheck,
+    ConsentQuestion,
     Decision,
     GrantLike,
+    consent_questions,
     decide,
+    decide_many,
     permitted_datasets,
 )
 from ga4gh.passport.core.visas import dataset_of_value
@@ -82,6 +85,19 @@ class TrustCenterConsent:
             log.warning("consent evaluation failed; access refused")
             return False
         return bool(decision.allowed)
+
+    def permitted(self, domain: str | None, patients: Sequence[str], purpose: str,
+                  at: datetime) -> frozenset[str]:
+        """Batch form (ConsentService.permitted): the patients whose consent allows it."""
+        try:
+            from trust_center.core.consent import Purpose
+
+            wanted = Purpose.RESEARCH if purpose.startswith("DUO:") else Purpose(purpose)
+            return frozenset(self._service.permitted(domain or self._default_domain,
+                                                     list(patients), wanted, at))
+        except Exception:  # noqa: BLE001 - any failure to establish consent means "no"
+            log.warning("consent evaluation failed; access refused")
+            return frozenset()
 
 
 def _consent_port() -> type | None:
@@ -229,6 +245,48 @@ class Enforcer:
         node = self._ctx.settings.trust_center.clinical_data_node_id
         return TrustCenterConsent(service, f"kdk:{node}").allows
 
+    def _consented(self, questions: set[ConsentQuestion],
+                   at: datetime) -> set[ConsentQuestion] | None:
+        """The questions the trust center answers "yes", asked in batches where it can."""
+        evaluator: Any = self._ctx.find(ConsentEvaluator)  # type: ignore[type-abstract]
+        if evaluator is None:
+            port = _consent_port()
+            service = self._ctx.find(port) if port is not None else None
+            if service is None:
+                return None
+            node = self._ctx.settings.trust_center.clinical_data_node_id
+            evaluator = TrustCenterConsent(service, f"kdk:{node}")
+        batch = getattr(evaluator, "permitted", None)
+        yes: set[ConsentQuestion] = set()
+        groups: dict[tuple[str | None, str], list[str]] = {}
+        for domain, patient, purpose in questions:
+            groups.setdefault((domain, purpose), []).append(patient)
+        for (domain, purpose), patients in groups.items():
+            if batch is not None:
+                allowed = batch(domain, sorted(patients), purpose, at)
+                yes.update((domain, p, purpose) for p in patients if p in allowed)
+            else:
+                yes.update((domain, p, purpose) for p in patients
+                           if evaluator.allows(domain, p, purpose, at))
+        return yes
+
+    def decide_many(self, principal: Principal,
+                    requests: Sequence[AccessRequest]) -> list[Decision]:
+        """Decisions for many requests of one caller (a page of search results): grants read
+        once, consent asked in one batch per purpose. Not audited one by one: the caller
+        records one summary per request with :meth:`record`."""
+        at = datetime.fromtimestamp(self._clock(), UTC)
+        grants = self._grants(principal, at)
+        questions = consent_questions(principal, requests, grants)
+        consented = self._consented(questions, at) if questions else set()
+        return decide_many(principal, requests, grants, at=at, consented=consented)
+
+    def record(self, principal: Principal, details: dict[str, Any]) -> None:
+        """Append one access decision summarised by the caller (no identifiers of data)."""
+        base = {"client": getattr(principal, "client_id", "") or "",
+                "token": getattr(principal, "token_id", "") or ""}
+        self._record(principal, {**details, **base})
+
     def decide(self, principal: Principal, req: AccessRequest) -> Decision:
         """The decision for one request, recorded in the audit log."""
         at = datetime.fromtimestamp(self._clock(), UTC)
@@ -254,15 +312,6 @@ class Enforcer:
         return permitted_datasets(principal, self._grants(principal, at), purpose)
 
     def _audit(self, principal: Principal, req: AccessRequest, decision: Decision) -> None:
-        try:
-            from common.audit import AuditLog
-        except ImportError:  # pragma: no cover - the audit log is part of the foundation
-            return
-        audit = self._ctx.find(AuditLog)
-        if audit is None:
-            return
-        if self._auditor is None:
-            self._auditor = DecisionAuditor(audit, self._audit_mode)
         details: dict[str, Any] = {
             "kind": req.kind,
             "action": req.action,
@@ -277,6 +326,18 @@ class Enforcer:
             details["grant"] = decision.grant_id
         if decision.purpose is not None:
             details["purpose"] = decision.purpose
+        self._record(principal, details)
+
+    def _record(self, principal: Principal, details: dict[str, Any]) -> None:
+        try:
+            from common.audit import AuditLog
+        except ImportError:  # pragma: no cover - the audit log is part of the foundation
+            return
+        audit = self._ctx.find(AuditLog)
+        if audit is None:
+            return
+        if self._auditor is None:
+            self._auditor = DecisionAuditor(audit, self._audit_mode)
         self._auditor.record(principal.subject[:200] or "anonymous", details)
 
 

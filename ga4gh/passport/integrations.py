@@ -1,5 +1,6 @@
 """Enforcement applied to the resource servers that exist: htsget/DRS (through the genome
-catalogue's ReadPolicy port) and FHIR (through :func:`authorize_fhir`).
+catalogue's ReadPolicy port) and FHIR (through :class:`PassportFhirAccess`, the FHIR
+server's ``FhirAccessPolicy`` port: reads, and searches/history filtered per resource).
 
 Static operator tokens (``GENOMSEQ_API_TOKENS_FILE``) keep their scope-only semantics; tokens
 of the passport broker go through the full decision (scopes, grant, consent, audit).
@@ -7,14 +8,14 @@ of the passport broker go through the full decision (scopes, grant, consent, aud
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from common.auth import Principal
 from common.errors import NotFound, PermissionDenied
 from config.context import AppContext
 from ga4gh.passport.core.clearinghouse import TokenPrincipal
-from ga4gh.passport.core.enforcement import AccessRequest, Decision
+from ga4gh.passport.core.enforcement import AccessRequest, Decision, scopes_allow
 from ga4gh.passport.enforcement import Enforcer, declared_purpose
 
 # A FHIR resource belongs to a dataset through this tag (meta.tag), set by the node when it
@@ -85,10 +86,11 @@ def authorize_fhir(
 ) -> None:
     """Decide (and audit) one FHIR interaction of a broker token.
 
-    Machine clients of approved participants: their scopes decide. Researchers: only
-    instance reads of resources in a dataset they hold an active grant for, whose patient
-    consented; type-level interactions (search, history, batch) are refused with 403 until
-    search results are filtered by dataset.
+    Machine clients of approved participants: their scopes decide. Researchers: instance
+    reads of resources in a dataset they hold an active grant for, whose patient consented
+    (404 otherwise); reads of many resources go through :class:`ResearcherReadFilter`
+    (``PassportFhirAccess.read_filter``); other type-level interactions (batch,
+    conditional writes) are refused with 403.
     """
     enforcer = ctx.find(Enforcer)
     if enforcer is None or not isinstance(principal, TokenPrincipal):
@@ -99,43 +101,95 @@ def authorize_fhir(
     if resource is None:
         enforcer.decide(principal, AccessRequest(res_type, action, "-"))
         raise PermissionDenied(
-            "researchers read FHIR resources by id; searches are not yet filtered by grant")
+            "this interaction is not available to researchers (read, search and history are)")
     dataset = dataset_of(resource) or "-"
     req = AccessRequest(res_type, action, dataset, patient_of(resource), _purpose())
     enforcer.enforce(principal, req)
 
 
-def compartment_filter(
-    ctx: AppContext, principal: Principal, res_type: str, patient: str,
-    params: list[tuple[str, str]],
-) -> list[tuple[str, str]]:
-    """Search parameters that confine a Patient compartment search to what may be seen.
+class ResearcherReadFilter:
+    """What a researcher may see among many FHIR resources during one request.
 
-    For researchers: only resources tagged with a dataset they hold an active grant for whose
-    purpose the patient's consent allows today (``_tag`` restriction, so totals and paging
-    count only permitted resources); ``_include``, ``_revinclude``, ``_has`` and chained
-    parameters are refused because they would reach beyond the compartment's filter.
-    Machine clients and static tokens: no restriction beyond their scopes (decision audited).
+    Structurally a ``fhir_server.core.access.ReadFilter``: the datasets the researcher holds
+    an active grant for (for the declared purpose) restrict the SQL search, and every
+    resource found is decided like an instance read (scope of its type, grant on its dataset,
+    its patient's consent), one batch per page. One audit entry per request summarises the
+    decisions (counts per reason, the grants used), never one entry per resource.
     """
-    enforcer = ctx.find(Enforcer)
-    if enforcer is None or not isinstance(principal, TokenPrincipal):
-        return []
-    if principal.system:
-        enforcer.enforce(principal, AccessRequest(res_type, "s"))
-        return []
-    for name, _value in params:
-        base = name.split(":", 1)[0]
-        if base in ("_include", "_revinclude", "_has") or "." in base:
-            enforcer.decide(principal, AccessRequest(res_type, "s", "-"))
-            raise PermissionDenied(
-                f"{base} is not available to researchers: it would reach beyond the grants")
-    allowed: list[str] = []
-    for dataset in sorted(enforcer.permitted_datasets(principal, _purpose()) or ()):
-        decision = enforcer.decide(principal, AccessRequest(
-            res_type, "s", dataset, patient, _purpose()))
-        if decision.outcome == "forbidden":
-            raise PermissionDenied("the access token's scopes do not allow this search")
-        if decision.allowed:
-            allowed.append(dataset)
-    codes = allowed or ["-"]  # "-" names no dataset: the search finds nothing
-    return [("_tag", ",".join(f"{DATASET_TAG_SYSTEM}|{d}" for d in codes))]
+
+    tag_system = DATASET_TAG_SYSTEM
+
+    def __init__(self, enforcer: Enforcer, principal: TokenPrincipal, kind: str,
+                 action: str, purpose: str | None) -> None:
+        self._enforcer = enforcer
+        self._principal = principal
+        self._kind = kind
+        self._action = action
+        self._purpose = purpose
+        self.datasets: frozenset[str] = enforcer.permitted_datasets(principal, purpose) \
+            or frozenset()
+        self._admitted = 0
+        self._withheld: dict[str, int] = {}
+        self._grants: set[str] = set()
+
+    def type_allowed(self, res_type: str) -> bool:
+        """The token's SMART scopes allow reading this type."""
+        return scopes_allow(self._principal, res_type, self._action)
+
+    def admit(self, resources: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """One decision per resource, as for a read of it (dataset, scope, consent)."""
+        requests = [AccessRequest(str(r.get("resourceType", "")), self._action,
+                                  dataset_of(r) or "-", patient_of(r), self._purpose)
+                    for r in resources]
+        out = []
+        for decision in self._enforcer.decide_many(self._principal, requests):
+            if decision.allowed:
+                self._admitted += 1
+                if decision.grant_id is not None:
+                    self._grants.add(decision.grant_id)
+            else:
+                self._withheld[decision.reason] = self._withheld.get(decision.reason, 0) + 1
+            out.append(decision.allowed)
+        return out
+
+    def finish(self, returned: int) -> None:
+        """Record the request's decision: who, what, which grants, what was withheld."""
+        details: dict[str, Any] = {
+            "kind": self._kind, "action": self._action, "outcome": "allow",
+            "reason": "filtered", "datasets": sorted(self.datasets),
+            "grants": sorted(self._grants), "admitted": self._admitted,
+            "withheld": sum(self._withheld.values()), "withheld_by": dict(self._withheld),
+            "returned": returned,
+        }
+        if self._purpose is not None:
+            details["purpose"] = self._purpose
+        self._enforcer.record(self._principal, details)
+
+
+class PassportFhirAccess:
+    """The FHIR server's access policy (``fhir_server.core.access.FhirAccessPolicy``) for
+    broker tokens; installed by the passport wiring. Static operator tokens: scopes only."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def authorize(self, principal: Principal, res_type: str, action: str,
+                  resource: Mapping[str, Any] | None = None) -> None:
+        """See :func:`authorize_fhir`."""
+        authorize_fhir(self._ctx, principal, res_type, action, resource)
+
+    def read_filter(self, principal: Principal, res_type: str,
+                    action: str) -> ResearcherReadFilter | None:
+        """A filter for researchers; machine clients are decided (and audited) by scope for
+        ``res_type`` (``*``: system level, nothing to decide here) and get none."""
+        enforcer = self._ctx.find(Enforcer)
+        if enforcer is None or not isinstance(principal, TokenPrincipal):
+            return None
+        if principal.system:
+            if res_type != "*":
+                enforcer.enforce(principal, AccessRequest(res_type, action))
+            return None
+        if res_type != "*" and not scopes_allow(principal, res_type, action):
+            enforcer.decide(principal, AccessRequest(res_type, action, "-"))
+            raise PermissionDenied("the access token's scopes do not allow this interaction")
+        return ResearcherReadFilter(enforcer, principal, res_type, action, _purpose())

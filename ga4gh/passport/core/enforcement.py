@@ -15,7 +15,7 @@ can see its own token's scopes anyway.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -126,6 +126,48 @@ def decide(
         if consent(request.domain, request.patient, grant.purpose, at):
             return Decision("allow", "grant+consent", grant.grant_id, grant.purpose)
     return Decision("not_found", "consent", covering[0].grant_id, covering[0].purpose)
+
+
+ConsentQuestion = tuple[str | None, str, str]
+"""(domain, patient pseudonym, DUO purpose): one question to the trust center."""
+
+
+def consent_questions(
+    principal: Principal, requests: Iterable[AccessRequest], grants: Sequence[GrantLike]
+) -> set[ConsentQuestion]:
+    """Every consent question :func:`decide` could ask for these requests (to ask them in one
+    batch): one per patient and purpose of a grant that covers the request's dataset."""
+    if principal.unrestricted or getattr(principal, "system", False):
+        return set()
+    out: set[ConsentQuestion] = set()
+    for req in requests:
+        if req.dataset_id is None or req.patient is None:
+            continue
+        for g in grants:
+            if g.dataset_id == req.dataset_id and (req.purpose is None
+                                                   or g.purpose == req.purpose):
+                out.add((req.domain, req.patient, g.purpose))
+    return out
+
+
+def decide_many(
+    principal: Principal,
+    requests: Sequence[AccessRequest],
+    grants: Sequence[GrantLike],
+    *,
+    at: datetime,
+    consented: Collection[ConsentQuestion] | None,
+) -> list[Decision]:
+    """:func:`decide` for many requests, with the consent questions answered in advance
+    (``consented``: the questions answered "yes"; None: consent cannot be established)."""
+    check: ConsentCheck | None = None
+    if consented is not None:
+        yes = consented
+
+        def check(domain: str | None, patient: str, purpose: str, _at: datetime) -> bool:
+            return (domain, patient, purpose) in yes
+
+    return [decide(principal, r, grants, at=at, consent=check) for r in requests]
 
 
 def permitted_datasets(

@@ -10,7 +10,12 @@ import pytest
 from common.auth import Principal
 from ga4gh.passport.core import scopes as smart
 from ga4gh.passport.core.clearinghouse import TokenPrincipal
-from ga4gh.passport.core.enforcement import AccessRequest, decide
+from ga4gh.passport.core.enforcement import (
+    AccessRequest,
+    consent_questions,
+    decide,
+    decide_many,
+)
 from ga4gh.passport.core.passwords import hash_password, verify_password
 from ga4gh.passport.core.visas import Visa, condition_met, conditions_met
 
@@ -120,3 +125,28 @@ def test_decide_matrix() -> None:
     assert decide(system, read, [], at=NOW, consent=None).reason == "participant-scope"
     dev = Principal(subject="dev", unrestricted=True)
     assert decide(dev, read, [], at=NOW, consent=None).outcome == "allow"
+
+
+def test_batch_decisions_ask_each_consent_question_once() -> None:
+    hmb, gru = "DUO:0000006", "DUO:0000042"
+    grants = [G("g1", "ds1", hmb), G("g2", "ds1", gru), G("g3", "ds2", hmb)]
+    reqs = [AccessRequest("Observation", "s", "ds1", "p1"),
+            AccessRequest("Observation", "s", "ds1", "p1"),
+            AccessRequest("Observation", "s", "ds2", "p2"),
+            AccessRequest("Organization", "s", "ds2"),  # no patient: no consent question
+            AccessRequest("Observation", "s", "ds9", "p3"),  # no grant: no question
+            AccessRequest("Observation", "s", "ds1", "p4", gru)]  # declared purpose only
+    assert consent_questions(_user(), reqs, grants) == {
+        (None, "p1", hmb), (None, "p1", gru), (None, "p2", hmb), (None, "p4", gru)}
+    system = TokenPrincipal(subject="c", scopes=frozenset({"system/*.rs"}), system=True)
+    assert consent_questions(system, reqs, grants) == set()
+    out = decide_many(_user(), reqs, grants, at=NOW, consented={(None, "p1", gru)})
+    assert [(d.outcome, d.reason, d.grant_id) for d in out] == [
+        ("allow", "grant+consent", "g2"), ("allow", "grant+consent", "g2"),
+        ("not_found", "consent", "g3"), ("allow", "grant", "g3"),
+        ("not_found", "no-grant", None), ("not_found", "consent", "g2")]
+    unavailable = decide_many(_user(), reqs[:1], grants, at=NOW, consented=None)
+    assert unavailable[0].reason == "consent-unavailable"
+    # Each decision equals the one-by-one decision with the same consent answers.
+    ask = lambda d, p, pu, at: (d, p, pu) == (None, "p1", gru)  # noqa: E731
+    assert out == [decide(_user(), r, grants, at=NOW, consent=ask) for r in reqs]
