@@ -202,6 +202,9 @@ class GrzSettings:
     s3_endpoint_url: str = ""
     # Build the BAM index in a second process while decrypting (pays only with an idle core).
     index_while_decrypting: bool = False
+    # Extra threads inflating BGZF blocks for the BAM index build (samtools index -@); they
+    # shorten the wall clock only where cores are idle and cost some CPU (docs/performance.md).
+    index_threads: int = 0
     # Remote platform provider for Prüfberichte (empty: the in-process one of this deployment)
     # and the file holding this GRZ's bearer token for it.
     platform_url: str = ""

@@ -8,6 +8,7 @@ from common.migrations import MigrationSet
 from config.context import AppContext
 from config.wiring import Component
 from ga4gh.grz.cli import grz as grz_cli
+from ga4gh.grz.demo import seed_demo
 from ga4gh.grz.http.api import register
 from ga4gh.grz.ports import PruefberichtReceiver
 from platform_provider.http import meldebestaetigungen
@@ -46,4 +47,5 @@ COMPONENT = Component(
         MigrationSet("platform_pruefberichte", "platform_provider.pruefbericht_migrations"),
     ),
     commands=(grz_cli,),
+    seed_demo=seed_demo,
 )
