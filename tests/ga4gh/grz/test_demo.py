@@ -45,7 +45,7 @@ def test_seed_demo_takes_in_a_submission_once_and_serves_it(
     assert body["state"] == "finished" and body["qualityCheckPassed"] is True
     assert "tanG" not in resp.get_data(as_text=True)
     ids = first.catalogue_ids
-    catalogue = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
+    catalogue: GenomicCatalogue = ctx.get(GenomicCatalogue)  # type: ignore[type-abstract]
     assert all(catalogue.get(i) is not None for i in ids.values())
     resp = client.get(
         f"/ga4gh/htsget/v1/reads/{ids['donor_001/tumor.bam']}?referenceName=chr1&start=0&end=5000"
