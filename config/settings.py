@@ -200,11 +200,11 @@ class GrzSettings:
     # S3-compatible inbox instead of the folder: bucket name (empty: folder inbox).
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
-    # Build the BAM index in a second process while decrypting (pays only with an idle core).
-    index_while_decrypting: bool = False
-    # Extra threads inflating BGZF blocks for the BAM index build (samtools index -@); they
-    # shorten the wall clock only where cores are idle and cost some CPU (docs/performance.md).
-    index_threads: int = 0
+    # Build the BAM index in a second process fed while decrypting, with extra threads
+    # inflating BGZF blocks (samtools index -@): about 15 % more CPU for a wall clock 2-4x
+    # shorter on the benchmark machine (docs/performance.md). False / 0: one step after another.
+    index_while_decrypting: bool = True
+    index_threads: int = 2
     # Remote platform provider for Prüfberichte (empty: the in-process one of this deployment)
     # and the file holding this GRZ's bearer token for it.
     platform_url: str = ""

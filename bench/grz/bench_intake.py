@@ -195,6 +195,44 @@ def run_file(label: str, plain: Path, encrypted: Path, secret: bytes, repeat: in
             show(f"INTAKE, {how}, -@{threads}", timed(intake(proc), repeat))
 
 
+def ab_over_time(encrypted: Path, secret: bytes, minutes: float, pause: float) -> None:
+    """Old sequential default against the new default, interleaved for ``minutes``: on a shared
+    machine the load drifts, so alternating is the fair comparison."""
+    size = encrypted.stat().st_size
+    configs = {
+        "sequential, -@0 (old default)": Crypt4GHFileProcessor(secret),
+        "while decrypting, -@2 (new default)": Crypt4GHFileProcessor(
+            secret, index_while_decrypting=True, index_threads=2
+        ),
+    }
+    results: dict[str, Timing] = {name: Timing([], []) for name in configs}
+    loads: list[float] = []
+    end = time.monotonic() + minutes * 60
+    while time.monotonic() < end:
+        for name, proc in configs.items():
+            t = timed(lambda proc=proc: _intake_once(proc, encrypted), 2)  # type: ignore[misc]
+            results[name].wall.extend(t.wall)
+            results[name].cpu.extend(t.cpu)
+            loads.append(os.getloadavg()[0])
+            print(
+                f"{time.strftime('%H:%M:%S')} {name:36} "
+                + " ".join(f"{w:.2f}s" for w in t.wall)
+                + f"  load {loads[-1]:.1f}",
+                flush=True,
+            )
+        time.sleep(pause)
+    print(f"A/B, load average {min(loads):.1f}-{max(loads):.1f}:")
+    for name, t in results.items():
+        print(t.line(f"{name} (n={len(t.wall)})", size))
+
+
+def _intake_once(proc: Crypt4GHFileProcessor, encrypted: Path) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        out = proc.process(encrypted, "bam", Path(work))
+        assert out.plaintext is not None
+        proc.alignment_stats(out.plaintext)
+
+
 def bench_metadata() -> None:
     import grz_pydantic_models_testing
 
@@ -219,9 +257,15 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--bam-only", action="store_true", help="only the scaled BAM")
+    ap.add_argument(
+        "--ab-minutes",
+        type=float,
+        default=0,
+        help="instead: alternate the old and the new default BAM intake for this long",
+    )
     args = ap.parse_args()
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    if not args.bam_only:
+    if not args.bam_only and not args.ab_minutes:
         bench_metadata()
         run_file(
             "NA12878 slice BAM (htsget-rs c4gh copy)",
@@ -238,6 +282,9 @@ def main() -> None:
         bam = d / "scaled.bam"
         scaled_bam(DATA / "bam" / "htsnexus_test_NA12878.bam", bam, args.copies)
         encrypt(bam, d / "scaled.bam.c4gh", le_sec, grz_pub)
+        if args.ab_minutes:
+            ab_over_time(d / "scaled.bam.c4gh", grz_sec, args.ab_minutes, 45)
+            return
         run_file(
             f"scaled BAM ({args.copies} copies)", bam, d / "scaled.bam.c4gh", grz_sec, args.repeat
         )

@@ -136,7 +136,9 @@ class _Indexer:
     running it beside the decryption can hide the decryption's time when a core is idle. With
     samtools installed it reads the plaintext on stdin; otherwise a forked process runs pysam
     on a FIFO (pysam keeps the GIL while htslib reads, so a thread would block the writer).
-    Off by default: on the shared 2-core benchmark machine it did not pay (docs/performance.md).
+    On by default (settings ``index_while_decrypting``, ``index_threads``): on the shared
+    2-core benchmark machine it shortened the BAM intake 2-4x for about 15 % more CPU
+    (docs/performance.md).
     """
 
     def __init__(self, workdir: Path, index_path: Path, threads: int = 0) -> None:
