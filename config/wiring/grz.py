@@ -8,7 +8,6 @@ from common.migrations import MigrationSet
 from config.context import AppContext
 from config.wiring import Component
 from ga4gh.grz.cli import grz as grz_cli
-from ga4gh.grz.demo import seed_demo
 from ga4gh.grz.http.api import register
 from ga4gh.grz.ports import PruefberichtReceiver
 from platform_provider.http import meldebestaetigungen
@@ -36,6 +35,13 @@ def wire(app: Flask, ctx: AppContext) -> None:
         ctx.provide(PruefberichtReceiver, register_)  # type: ignore[type-abstract]
         ctx.provide(PruefberichtRegister, register_)
         meldebestaetigungen.register(app)
+
+
+def seed_demo(ctx: AppContext) -> list[str]:
+    """One generated, encrypted submission through the real intake (ga4gh/grz/demo.py)."""
+    from ga4gh.grz.demo import seed_demo as seed  # pysam and crypt4gh only when seeding
+
+    return seed(ctx)
 
 
 COMPONENT = Component(

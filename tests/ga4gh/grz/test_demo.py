@@ -14,10 +14,6 @@ from ga4gh.grz.demo import demo_dir, seed_demo, seed_submission
 from ga4gh.grz.storage.sql import SqlSubmissionStore
 
 
-def test_grz_component_has_a_demo_seeder() -> None:
-    assert next(c for c in components() if c.name == "grz").seed_demo is seed_demo
-
-
 def test_seed_demo_takes_in_a_submission_once_and_serves_it(
     ctx: AppContext, client: FlaskClient
 ) -> None:
@@ -54,8 +50,11 @@ def test_seed_demo_takes_in_a_submission_once_and_serves_it(
     resp = client.get(f"/ga4gh/drs/v1/objects/{ids['donor_001/tumor_var.vcf.gz']}")
     assert resp.status_code == 200
 
-    # A second `serve --demo` keeps what is there: no second submission, same catalogue.
-    examples = seed_demo(ctx)
+    # A second `serve --demo` (through the component's hook, as `serve` calls it) keeps what
+    # is there: no second submission, same catalogue.
+    hook = next(c for c in components() if c.name == "grz").seed_demo
+    assert hook is not None
+    examples = hook(ctx)
     assert examples[0].startswith(f"grz: demo submission {sub.submission_id} already seeded")
     assert any(f"/grz/submissions/{sub.submission_id}" in e for e in examples)
     assert any(ids["donor_001/tumor.bam"] in e and "{base}" in e for e in examples)
@@ -108,3 +107,14 @@ def test_demo_bam_is_a_sorted_indexable_bam(ctx: AppContext, tmp_path) -> None: 
     pysam.index(str(path))
     with pysam.AlignmentFile(str(path)) as af:
         assert af.mapped == 12_000
+
+
+def test_seed_demo_without_an_in_process_trust_center_seeds_nothing(
+    ctx: AppContext, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from trust_center.service import TrustCenterService
+
+    find = ctx.find
+    monkeypatch.setattr(ctx, "find", lambda t: None if t is TrustCenterService else find(t))
+    assert seed_demo(ctx) == ["grz: no in-process trust center, so no demo submission was seeded"]
+    assert SqlSubmissionStore(ctx.engine).recent() == []
