@@ -137,7 +137,7 @@ class _Indexer:
     samtools installed it reads the plaintext on stdin; otherwise a forked process runs pysam
     on a FIFO (pysam keeps the GIL while htslib reads, so a thread would block the writer).
     On by default (settings ``index_while_decrypting``, ``index_threads``): on the shared
-    2-core benchmark machine it shortened the median BAM intake 3x for about 16 % more CPU
+    2-core benchmark machine it shortened the median BAM intake 1.2-3x for 16-19 % more CPU
     (docs/performance.md).
     """
 
