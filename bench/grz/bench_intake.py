@@ -6,7 +6,11 @@ htsget-rs test key ``alice`` for ``bob``), scaled up by writing the slice's read
 times at shifted positions so the figures are not dominated by per-file overhead. The scaled
 files are encrypted for a fresh GRZ key with the crypt4gh library, exactly as grz-cli does.
 
-    PYTHONPATH=. python bench/grz/bench_intake.py --copies 40
+    PYTHONPATH=. python bench/grz/bench_intake.py --copies 40 --repeat 5
+
+Every step is timed ``--repeat`` times: best and median wall clock, and the median CPU
+seconds of this process and its children (samtools), which the other jobs on a shared machine
+disturb much less than the wall clock. MB/s are always of the encrypted input.
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.resources
+import os
+import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pysam
@@ -83,64 +91,146 @@ def sha_only(plain: Path) -> None:
             h.update(chunk)
 
 
-def best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
+@dataclass
+class Timing:
+    """Wall-clock and CPU seconds (this process and its children) of each repetition."""
+
+    wall: list[float]
+    cpu: list[float]
+
+    def line(self, label: str, size: int) -> str:
+        b, m = min(self.wall), statistics.median(self.wall)
+        cpu = statistics.median(self.cpu)
+        return (
+            f"  {label:44} best {size / MB / b:6.0f} MB/s ({b:.3f} s)  median "
+            f"{size / MB / m:6.0f} MB/s ({m:.3f} s)  CPU {cpu:.3f} s = {size / MB / cpu:5.0f} MB/s"
+        )
+
+
+def _cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn, repeat: int) -> Timing:  # type: ignore[no-untyped-def]
+    wall, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        c, t = _cpu(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        wall.append(time.perf_counter() - t)
+        cpu.append(_cpu() - c)
+    return Timing(wall, cpu)
 
 
 def run_file(label: str, plain: Path, encrypted: Path, secret: bytes, repeat: int) -> None:
-    size = plain.stat().st_size
-    sequential = Crypt4GHFileProcessor(secret, index_while_decrypting=False)
-    overlapped = Crypt4GHFileProcessor(secret)
-    t_dec = best(lambda: decrypt_only(encrypted, secret), repeat)
-    t_sha = best(lambda: sha_only(plain), repeat)
+    # Throughput is always of the encrypted input (what arrives in the inbox), for BAM and CRAM.
+    size = encrypted.stat().st_size
+    kind = "cram" if plain.suffix == ".cram" else "bam"
+    print(f"{label}: {size / MB:.1f} MB encrypted ({plain.stat().st_size / MB:.1f} MB plaintext)")
+
+    def show(name: str, t: Timing) -> None:
+        print(t.line(name, size), flush=True)
+
+    show("decrypt only", timed(lambda: decrypt_only(encrypted, secret), repeat))
+    show("SHA-256 only (of the plaintext)", timed(lambda: sha_only(plain), repeat))
 
     def stream_only() -> None:
         with tempfile.TemporaryDirectory() as work:
-            sequential.process(encrypted, "bam", Path(work))
+            Crypt4GHFileProcessor(secret).process(encrypted, kind, Path(work))
 
-    def index_pysam() -> None:
-        with tempfile.TemporaryDirectory() as work:
-            target = Path(work) / ("x" + plain.suffix)
-            target.symlink_to(plain)
-            pysam.index(str(target), str(Path(work) / "x.idx"))
+    show("stream: decrypt+SHA-256+sniff+write", timed(stream_only, repeat))
 
-    def index_only() -> None:
-        with tempfile.TemporaryDirectory() as work:
-            target = Path(work) / ("x" + plain.suffix)
-            target.symlink_to(plain)
-            build_index(target)
+    def index_with(builder: str, threads: int) -> Callable[[], None]:
+        def run() -> None:
+            with tempfile.TemporaryDirectory() as work:
+                target = Path(work) / ("x" + plain.suffix)
+                target.symlink_to(plain)
+                extra = ["-@", str(threads)] if threads else []
+                if builder == "pysam":
+                    pysam.index(*extra, str(target), str(Path(work) / "x.idx"))
+                else:
+                    build_index(target, threads)
 
-    def intake(proc: Crypt4GHFileProcessor) -> None:
+        return run
+
+    for threads in (0, 2):
+        show(
+            f"index, pysam (bundled zlib) -@{threads}", timed(index_with("pysam", threads), repeat)
+        )
+    if samtools():
+        for threads in (0, 1, 2):
+            show(
+                f"index, samtools (libdeflate) -@{threads}",
+                timed(index_with("samtools", threads), repeat),
+            )
+
+    with tempfile.TemporaryDirectory() as work:
+        indexed = Path(work) / ("x" + plain.suffix)
+        indexed.symlink_to(plain)
+        build_index(indexed)
+        proc = Crypt4GHFileProcessor(secret)
+        show(
+            "QC: read counts + mean depth from the index",
+            timed(lambda: proc.alignment_stats(indexed), repeat),
+        )
+
+    def intake(proc: Crypt4GHFileProcessor) -> Callable[[], None]:
         # What the intake runs per aligned-reads file: the streaming pass, then the index
-        # (unless built during the pass) and the coverage estimate from it.
-        with tempfile.TemporaryDirectory() as work:
-            out = proc.process(encrypted, "bam", Path(work))
-            assert out.plaintext is not None
-            proc.alignment_stats(out.plaintext)
+        # (unless built during the pass) and the read counts and coverage estimate from it.
+        def run() -> None:
+            with tempfile.TemporaryDirectory() as work:
+                out = proc.process(encrypted, kind, Path(work))
+                assert out.plaintext is not None
+                proc.alignment_stats(out.plaintext)
 
-    t_stream = best(stream_only, repeat)
-    t_index = best(index_only, repeat)
-    t_pysam = best(index_pysam, repeat)
-    t_seq = best(lambda: intake(sequential), repeat)
-    t_ovl = best(lambda: intake(overlapped), repeat)
-    print(f"{label}: {size / MB:.1f} MB plaintext")
-    print(f"  decrypt only                          {size / MB / t_dec:6.0f} MB/s")
-    print(f"  SHA-256 only                          {size / MB / t_sha:6.0f} MB/s")
-    print(f"  stream: decrypt+SHA+sniff+write  {size / MB / t_stream:6.0f} MB/s  {t_stream:.3f} s")
-    builder = "samtools" if samtools() else "pysam"
-    print(
-        f"  index build, pysam                    {size / MB / t_pysam:6.0f} MB/s  {t_pysam:.3f} s"
-    )
-    print(
-        f"  index build, intake ({builder:8}) {size / MB / t_index:9.0f} MB/s  {t_index:.3f} s"
-    )
-    print(f"  intake, index after the pass (default) {size / MB / t_seq:5.0f} MB/s  {t_seq:.3f} s")
-    print(f"  intake, index while decrypting        {size / MB / t_ovl:6.0f} MB/s  {t_ovl:.3f} s")
+        return run
+
+    for overlap in (False, True):
+        for threads in (0, 2):
+            proc = Crypt4GHFileProcessor(
+                secret, index_while_decrypting=overlap, index_threads=threads
+            )
+            how = "index while decrypting" if overlap else "index after the pass"
+            show(f"INTAKE, {how}, -@{threads}", timed(intake(proc), repeat))
+
+
+def ab_over_time(encrypted: Path, secret: bytes, minutes: float, pause: float) -> None:
+    """Old sequential default against the new default, interleaved for ``minutes``: on a shared
+    machine the load drifts, so alternating is the fair comparison."""
+    size = encrypted.stat().st_size
+    configs = {
+        "sequential, -@0 (old default)": Crypt4GHFileProcessor(secret),
+        "while decrypting, -@2 (new default)": Crypt4GHFileProcessor(
+            secret, index_while_decrypting=True, index_threads=2
+        ),
+    }
+    results: dict[str, Timing] = {name: Timing([], []) for name in configs}
+    loads: list[float] = []
+    end = time.monotonic() + minutes * 60
+    while time.monotonic() < end:
+        for name, proc in configs.items():
+            t = timed(lambda proc=proc: _intake_once(proc, encrypted), 2)  # type: ignore[misc]
+            results[name].wall.extend(t.wall)
+            results[name].cpu.extend(t.cpu)
+            loads.append(os.getloadavg()[0])
+            print(
+                f"{time.strftime('%H:%M:%S')} {name:36} "
+                + " ".join(f"{w:.2f}s" for w in t.wall)
+                + f"  load {loads[-1]:.1f}",
+                flush=True,
+            )
+        time.sleep(pause)
+    print(f"A/B, load average {min(loads):.1f}-{max(loads):.1f}:")
+    for name, t in results.items():
+        print(t.line(f"{name} (n={len(t.wall)})", size))
+
+
+def _intake_once(proc: Crypt4GHFileProcessor, encrypted: Path) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        out = proc.process(encrypted, "bam", Path(work))
+        assert out.plaintext is not None
+        proc.alignment_stats(out.plaintext)
 
 
 def bench_metadata() -> None:
@@ -165,17 +255,25 @@ def bench_metadata() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", type=int, default=40)
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
-    bench_metadata()
-    bob = load_private_key(DATA / "c4gh" / "keys" / "bob.sec")
-    run_file(
-        "NA12878 slice BAM (htsget-rs c4gh copy)",
-        DATA / "bam" / "htsnexus_test_NA12878.bam",
-        DATA / "c4gh" / "htsnexus_test_NA12878.bam.c4gh",
-        bob,
-        args.repeat,
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--bam-only", action="store_true", help="only the scaled BAM")
+    ap.add_argument(
+        "--ab-minutes",
+        type=float,
+        default=0,
+        help="instead: alternate the old and the new default BAM intake for this long",
     )
+    args = ap.parse_args()
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    if not args.bam_only and not args.ab_minutes:
+        bench_metadata()
+        run_file(
+            "NA12878 slice BAM (htsget-rs c4gh copy)",
+            DATA / "bam" / "htsnexus_test_NA12878.bam",
+            DATA / "c4gh" / "htsnexus_test_NA12878.bam.c4gh",
+            load_private_key(DATA / "c4gh" / "keys" / "bob.sec"),
+            args.repeat,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         grz_pub = generate_keypair(d / "grz.sec", d / "grz.pub")
@@ -184,9 +282,14 @@ def main() -> None:
         bam = d / "scaled.bam"
         scaled_bam(DATA / "bam" / "htsnexus_test_NA12878.bam", bam, args.copies)
         encrypt(bam, d / "scaled.bam.c4gh", le_sec, grz_pub)
+        if args.ab_minutes:
+            ab_over_time(d / "scaled.bam.c4gh", grz_sec, args.ab_minutes, 45)
+            return
         run_file(
             f"scaled BAM ({args.copies} copies)", bam, d / "scaled.bam.c4gh", grz_sec, args.repeat
         )
+        if args.bam_only:
+            return
         cram = d / "scaled.cram"
         # No reference is available for GRCh37 here: embed the sequences (no_ref) instead.
         pysam.view(
@@ -200,6 +303,7 @@ def main() -> None:
             grz_sec,
             args.repeat,
         )
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

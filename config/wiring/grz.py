@@ -37,6 +37,13 @@ def wire(app: Flask, ctx: AppContext) -> None:
         meldebestaetigungen.register(app)
 
 
+def seed_demo(ctx: AppContext) -> list[str]:
+    """One generated, encrypted submission through the real intake (ga4gh/grz/demo.py)."""
+    from ga4gh.grz.demo import seed_demo as seed  # pysam and crypt4gh only when seeding
+
+    return seed(ctx)
+
+
 COMPONENT = Component(
     name="grz",
     wire=wire,
@@ -46,4 +53,5 @@ COMPONENT = Component(
         MigrationSet("platform_pruefberichte", "platform_provider.pruefbericht_migrations"),
     ),
     commands=(grz_cli,),
+    seed_demo=seed_demo,
 )

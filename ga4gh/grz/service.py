@@ -60,6 +60,7 @@ def make_intake(
         processor=Crypt4GHFileProcessor(
             load_private_key(private_key_path(ctx)),
             index_while_decrypting=g.index_while_decrypting,
+            index_threads=g.index_threads,
         ),
         catalogue=GenomicCatalogueRegistrar(catalogue),
         tans=tans,

@@ -108,3 +108,22 @@ def test_unsorted_bam_cannot_be_indexed(tmp_path: Path, keys: Keys, indexer: str
             out.write(a)
     with pytest.raises(FileUnusable):
         Crypt4GHFileProcessor(keys.grz_secret).alignment_stats(path)
+
+
+@pytest.mark.parametrize("while_decrypting", [False, True])
+def test_index_with_inflate_threads_is_the_same_index(
+    tmp_path: Path, keys: Keys, indexer: str, while_decrypting: bool
+) -> None:
+    plain = bam_bytes(tmp_path / "a.bam", 3000)
+    encrypt(plain, tmp_path / "in" / "a.bam.c4gh", keys)
+    work = tmp_path / "w"
+    work.mkdir()
+    proc = Crypt4GHFileProcessor(
+        keys.grz_secret, index_while_decrypting=while_decrypting, index_threads=2
+    )
+    out = proc.process(tmp_path / "in" / "a.bam.c4gh", "bam", work)
+    assert out.plaintext is not None
+    assert proc.alignment_stats(out.plaintext)[0] == 3000
+    pysam.index(str(tmp_path / "a.bam"), str(tmp_path / "ref.bai"))
+    built = out.plaintext.with_name(out.plaintext.name + ".bai")
+    assert built.read_bytes() == (tmp_path / "ref.bai").read_bytes()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.resources
-import statistics
-import time
 from pathlib import Path
 
 import grz_pydantic_models_testing
@@ -68,16 +66,3 @@ def test_redaction_follows_the_archive_rules() -> None:
     index = [d for d in out["donors"] if d["relation"] == "index"]
     assert [d["donorPseudonym"] for d in index] == ["index"]
     assert model.submission.tan_g not in str(out)
-
-
-def test_validation_takes_under_50_ms_per_file() -> None:
-    raws = [p.read_bytes() for p in EXAMPLES]
-    for raw in raws:  # warm up pydantic's validators
-        validate_metadata(raw)
-    timings = []
-    for raw in raws:
-        start = time.perf_counter()
-        validate_metadata(raw)
-        timings.append(time.perf_counter() - start)
-    assert max(timings) < 0.05, f"slowest {max(timings) * 1000:.1f} ms"
-    assert statistics.median(timings) < 0.02
