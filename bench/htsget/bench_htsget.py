@@ -12,6 +12,7 @@ catalogues /work/shared/data/genomics NA12878 BAM (+BAI) and measures, for the q
 5. data endpoint throughput of one stream (curl, a 512 MiB object, sendfile).
 
 Usage: PYTHONPATH=. /work/main/.venv/bin/python bench/htsget/bench_htsget.py [--data DIR]
+       [--workers N] [--threads N] [--profile]
 """
 
 from __future__ import annotations
@@ -125,8 +126,9 @@ def ticket_body_bytes(ticket: dict) -> int:
     return total
 
 
-def cpu_per_ticket(scratch: Path) -> dict[str, float]:
-    """Process CPU ms per ticket request, warm (one query) and cold (distinct regions)."""
+def cpu_per_ticket(scratch: Path, profile: bool = False) -> dict[str, float]:
+    """Process CPU ms per ticket request, warm (one query) and cold (distinct regions);
+    with ``profile``, cProfile of 1,000 warm tickets to stderr."""
     sys.path.insert(0, str(ROOT))
     from config.app import create_app
     from config.settings import Settings
@@ -139,6 +141,16 @@ def cpu_per_ticket(scratch: Path) -> dict[str, float]:
     for _ in range(500):
         client.get(path)
     warm = (time.process_time() - t) / 500 * 1000
+    if profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(1000):
+            client.get(path)
+        prof.disable()
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
     t = time.process_time()
     for i in range(300):
         start = 4_990_000 + i * 307
@@ -196,6 +208,8 @@ def main() -> None:
     parser.add_argument("--data", default="/work/shared/data/genomics")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile of the warm ticket handler (in-process) to stderr")
     args = parser.parse_args()
     bam = Path(args.data) / "bam" / "htsnexus_test_NA12878.bam"
     scratch = Path(tempfile.mkdtemp(prefix="genomseq-bench-"))
@@ -256,7 +270,7 @@ def main() -> None:
         results["cold_ticket_p99_ms"] = round(lat[int(len(lat) * 0.99) - 1], 2)
         # CPU time per ticket inside the app (test client, one thread): unlike wall-clock
         # latency it barely moves with the machine's load.
-        results.update(cpu_per_ticket(scratch))
+        results.update(cpu_per_ticket(scratch, args.profile))
         # 3. throughput, 16 concurrent connections
         many = wrk(url, 16, 10, 2)
         results["tickets_per_s_16_clients"] = many["rps"]
