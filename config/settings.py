@@ -95,6 +95,9 @@ class GenomicsSettings:
     htsget_max_request_bytes: int = 1024 * 1024
     # Parsed indexes kept in memory per worker (LRU, keyed by object and modification time).
     index_cache_size: int = 64
+    # Catalogue records cached per worker for the ticket path (seconds; 0: no cache). Changes
+    # on this host are seen at once (a marker file); this bounds changes made elsewhere.
+    catalogue_cache_seconds: float = 5.0
     # Largest byte range behind one ticket URL (htsget: data blocks "should not exceed ~1GB").
     htsget_url_max_bytes: int = 1024 * 1024 * 1024
     # refget/seqcol: reference sequences and collections are public data (refget 2.0.0

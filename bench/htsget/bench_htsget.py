@@ -12,6 +12,7 @@ catalogues /work/shared/data/genomics NA12878 BAM (+BAI) and measures, for the q
 5. data endpoint throughput of one stream (curl, a 512 MiB object, sendfile).
 
 Usage: PYTHONPATH=. /work/main/.venv/bin/python bench/htsget/bench_htsget.py [--data DIR]
+       [--workers N] [--threads N] [--profile]
 """
 
 from __future__ import annotations
@@ -125,8 +126,9 @@ def ticket_body_bytes(ticket: dict) -> int:
     return total
 
 
-def cpu_per_ticket(scratch: Path) -> dict[str, float]:
-    """Process CPU ms per ticket request, warm (one query) and cold (distinct regions)."""
+def cpu_per_ticket(scratch: Path, profile: bool = False) -> dict[str, float]:
+    """Process CPU ms per ticket request, warm (one query) and cold (distinct regions);
+    with ``profile``, cProfile of 1,000 warm tickets to stderr."""
     sys.path.insert(0, str(ROOT))
     from config.app import create_app
     from config.settings import Settings
@@ -139,6 +141,16 @@ def cpu_per_ticket(scratch: Path) -> dict[str, float]:
     for _ in range(500):
         client.get(path)
     warm = (time.process_time() - t) / 500 * 1000
+    if profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(1000):
+            client.get(path)
+        prof.disable()
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
     t = time.process_time()
     for i in range(300):
         start = 4_990_000 + i * 307
@@ -173,11 +185,31 @@ def timed(cmd: list[str], runs: int = 5) -> tuple[float, str]:
     return statistics.median(times), out
 
 
+def timed_pair(a: list[str], b: list[str], runs: int = 15
+               ) -> tuple[list[float], list[float], str, str]:
+    """Run two commands alternately (so both see the same machine load); their times."""
+    ta: list[float] = []
+    tb: list[float] = []
+    out_a = out_b = ""
+    for _ in range(runs):
+        for cmd, times in ((a, ta), (b, tb)):
+            t = time.perf_counter()
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+            times.append(time.perf_counter() - t)
+            if cmd is a:
+                out_a = out
+            else:
+                out_b = out
+    return ta, tb, out_a, out_b
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="/work/shared/data/genomics")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile of the warm ticket handler (in-process) to stderr")
     args = parser.parse_args()
     bam = Path(args.data) / "bam" / "htsnexus_test_NA12878.bam"
     scratch = Path(tempfile.mkdtemp(prefix="genomseq-bench-"))
@@ -206,6 +238,7 @@ def main() -> None:
         results: dict[str, object] = {
             "machine": f"{os.cpu_count()} cores, {platform.machine()}, load "
                        + " ".join(f"{x:.1f}" for x in os.getloadavg()),
+            "server": f"gunicorn gthread, {args.workers} workers x {args.threads} threads",
         }
         # 1. bytes
         ticket = requests.get(url, timeout=10).json()
@@ -237,19 +270,25 @@ def main() -> None:
         results["cold_ticket_p99_ms"] = round(lat[int(len(lat) * 0.99) - 1], 2)
         # CPU time per ticket inside the app (test client, one thread): unlike wall-clock
         # latency it barely moves with the machine's load.
-        results.update(cpu_per_ticket(scratch))
+        results.update(cpu_per_ticket(scratch, args.profile))
         # 3. throughput, 16 concurrent connections
         many = wrk(url, 16, 10, 2)
         results["tickets_per_s_16_clients"] = many["rps"]
         results["non_2xx"] = many["errors"]
         # 4. samtools view -c: ticket URL vs local
-        remote_s, remote_n = timed(["samtools", "view", "-c", url])
-        local_s, local_n = timed(["samtools", "view", "-c", str(bam), REGION])
+        # Alternating runs, so a change of the machine's load hits both sides alike; the
+        # minimum is the least load-disturbed run of each.
+        remote_t, local_t, remote_n, local_n = timed_pair(
+            ["samtools", "view", "-c", url], ["samtools", "view", "-c", str(bam), REGION])
+        remote_s, local_s = statistics.median(remote_t), statistics.median(local_t)
         results["samtools_count_remote"] = int(remote_n)
         results["samtools_count_local"] = int(local_n)
         results["samtools_remote_ms"] = round(remote_s * 1000, 1)
         results["samtools_local_ms"] = round(local_s * 1000, 1)
         results["samtools_ratio"] = round(remote_s / local_s, 2)
+        results["samtools_min_remote_ms"] = round(min(remote_t) * 1000, 1)
+        results["samtools_min_local_ms"] = round(min(local_t) * 1000, 1)
+        results["samtools_ratio_of_minima"] = round(min(remote_t) / min(local_t), 2)
         # The fixed cost of any remote read in htslib (plugin and libcurl/GnuTLS loading):
         # `samtools view -H` of one signed URL of the same BAM, one HTTP request.
         sys.path.insert(0, str(ROOT))
@@ -259,7 +298,7 @@ def main() -> None:
         secret = bytes.fromhex((scratch / "keys" / "htsget-url.secret").read_text().strip())
         one = _data_url(f"http://127.0.0.1:{port}", secret,
                         str(key.relative_to(scratch / "genomics")), 0, key.stat().st_size, 600)
-        fixed_s, _ = timed(["samtools", "view", "-H", one])
+        fixed_s, _ = timed(["samtools", "view", "-H", one], runs=15)
         results["samtools_http_header_only_ms"] = round(fixed_s * 1000, 1)
         # 5. data endpoint, one stream, 512 MiB object placed in the store
         blob_dir = scratch / "genomics" / "bench-blob"
@@ -284,6 +323,7 @@ def main() -> None:
             assert out[2] == "206" and int(out[1]) == size, out
             speeds.append(float(out[0]) / 1e6)
         results["data_endpoint_MB_per_s"] = round(statistics.median(speeds), 1)
+        results["load_at_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
         print(json.dumps(results, indent=2))
     finally:
         server.terminate()

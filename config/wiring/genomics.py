@@ -16,6 +16,7 @@ from config.wiring.service_info import deployment_info
 from ga4gh.catalogue.cli import genomics as genomics_cli
 from ga4gh.catalogue.ports import GenomicCatalogue, ObjectStore
 from ga4gh.catalogue.service import CatalogueService
+from ga4gh.catalogue.storage.cache import CachedRecords, ChangeMarker
 from ga4gh.catalogue.storage.sql import SqlCatalogueRecords
 from ga4gh.service_info.core import ServiceInfo, ServiceType
 
@@ -61,8 +62,13 @@ def wire(app: Flask, ctx: AppContext) -> None:
         if settings.genomics.storage_backend == "local"
         else settings.data_dir / "staging"
     )
-    catalogue = CatalogueService(
+    records = CachedRecords(
         SqlCatalogueRecords(ctx.engine),
+        ChangeMarker(settings.data_dir / "genomics-catalogue.changed"),
+        max_age=settings.genomics.catalogue_cache_seconds,
+    )
+    catalogue = CatalogueService(
+        records,
         store,
         staging,
         progress_min_bytes=settings.genomics.progress_min_bytes,

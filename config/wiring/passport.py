@@ -18,7 +18,7 @@ from config.context import AppContext
 from config.wiring import Component
 from fhir_server.core.access import FhirAccessPolicy
 from ga4gh.catalogue.core.access import ScopeReadPolicy
-from ga4gh.catalogue.ports import ReadPolicy
+from ga4gh.catalogue.ports import PassportAuth, ReadPolicy
 from ga4gh.passport.authenticator import ClearinghouseAuthenticator
 from ga4gh.passport.broker import Broker, BrokerConfig, BrokerKeys
 from ga4gh.passport.core.clearinghouse import Clearinghouse, Limits, TrustedIssuer, VisaPolicy
@@ -31,7 +31,11 @@ from ga4gh.passport.core.visas import (
 from ga4gh.passport.enforcement import Enforcer
 from ga4gh.passport.http.blueprint import create_blueprint
 from ga4gh.passport.http.oauth import build_server
-from ga4gh.passport.integrations import PassportFhirAccess, PassportReadPolicy
+from ga4gh.passport.integrations import (
+    ClearinghousePassports,
+    PassportFhirAccess,
+    PassportReadPolicy,
+)
 from ga4gh.passport.ports import ClientRegistry, UserDirectory
 from ga4gh.passport.storage.jwks import PinnedKeys
 from ga4gh.passport.storage.sql import PassportStore, SqlUserDirectory
@@ -131,6 +135,8 @@ def wire(app: Flask, ctx: AppContext) -> None:
     ctx.provide(ReadPolicy, PassportReadPolicy(ctx, ScopeReadPolicy()))  # type: ignore[type-abstract]
     # FHIR: reads, searches, includes, $everything and history only within grants + consent.
     ctx.provide(FhirAccessPolicy, PassportFhirAccess(ctx))  # type: ignore[type-abstract]
+    # DRS PassportAuth: passports in request bodies, verified by the same clearinghouse.
+    ctx.provide(PassportAuth, ClearinghousePassports(clearinghouse))  # type: ignore[type-abstract]
     if ctx.settings.authorization == "on":
         authenticator: Authenticator = ClearinghouseAuthenticator(clearinghouse)
         if ctx.settings.api_tokens_file:

@@ -4,10 +4,13 @@
 - :class:`ObjectStore`: the bytes of catalogued files (local disk or S3).
 - :class:`ReadPolicy`: the one place that decides whether a principal may read an object;
   the passport component replaces the default (scope based) with grant checks.
+- :class:`PassportAuth`: turns GA4GH passports sent in a request body (DRS 1.4 ``POST
+  /objects/{id}``) into a Principal; provided by the passport component's clearinghouse.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -15,7 +18,7 @@ from common.auth import Principal
 from ga4gh.catalogue.core.model import GenomicObject, Kind
 from ga4gh.catalogue.storage.ports import ObjectStore
 
-__all__ = ["GenomicCatalogue", "ObjectStore", "ReadPolicy"]
+__all__ = ["GenomicCatalogue", "ObjectStore", "PassportAuth", "ReadPolicy"]
 
 
 class GenomicCatalogue(Protocol):
@@ -85,4 +88,24 @@ class ReadPolicy(Protocol):
 
     def may_read(self, principal: Principal, obj: GenomicObject) -> bool:
         """True if the principal may read this object."""
+        ...
+
+
+class PassportAuth(Protocol):
+    """Verifies GA4GH passports presented in a request body (DRS ``PassportAuth``)."""
+
+    max_passports: int
+    max_passport_bytes: int
+
+    def passport_issuers(self) -> tuple[str, ...]:
+        """Visa issuers whose passports and visas are trusted (DRS ``passport_auth_issuers``)."""
+        ...
+
+    def bearer_issuers(self) -> tuple[str, ...]:
+        """Issuers of the bearer access tokens accepted (DRS ``bearer_auth_issuers``)."""
+        ...
+
+    def principal(self, passports: Sequence[str]) -> Principal:
+        """The principal the passports speak for; raises Unauthenticated (or
+        PayloadTooLarge) when any of them does not verify."""
         ...

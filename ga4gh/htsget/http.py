@@ -11,8 +11,10 @@ import base64
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -72,9 +74,11 @@ def _render_domain_error(exc: GenomseqError) -> Response:
     return error_response(exc.status, htsget_error_type(exc), exc.message)
 
 
-def data_url(base: str, secret: bytes, key: str, start: int, end: int, ttl: int) -> str:
-    """A signed URL granting bytes [start, end) of a stored object for ttl seconds."""
-    grant = Grant(key, start, end, int(time.time()) + ttl)
+def data_url(base: str, secret: bytes, key: str, start: int, end: int, ttl: int,
+             *, expires: int | None = None) -> str:
+    """A signed URL granting bytes [start, end) of a stored object for ttl seconds (or until
+    ``expires``)."""
+    grant = Grant(key, start, end, expires if expires is not None else int(time.time()) + ttl)
     query = urlencode(
         {"start": start, "end": end, "expires": grant.expires, "signature": sign(secret, grant)}
     )
@@ -86,12 +90,53 @@ def _base_url() -> str:
     return configured.rstrip("/") if configured else request.host_url.rstrip("/")
 
 
+def url_expiry(now: float, ttl: int) -> int:
+    """When URLs minted now expire: ``now + ttl`` rounded down to a step of at most a minute
+    (1/60 of the ttl), so tickets minted within one step are identical and their serialised
+    body can be reused (a URL lives between ttl - step and ttl seconds)."""
+    step = max(1, min(60, ttl // 60))
+    return int(now + ttl) // step * step
+
+
+class TicketBodies:
+    """Serialised ticket bodies, reused while their URLs' expiry step lasts.
+
+    Keyed by the memoised ticket's identity (a rebuilt layout makes new tickets), the
+    storage key, base URL, expiry and URL size limit: a repeated query costs a dictionary
+    lookup instead of signing every URL, reading and encoding the header and serialising
+    the JSON again.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self._entries: OrderedDict[Hashable, tuple[Ticket, bytes]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, ticket: Ticket) -> bytes | None:
+        """The body for this key if it was built from this very ticket."""
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is None or hit[0] is not ticket:
+                return None
+            self._entries.move_to_end(key)
+            return hit[1]
+
+    def put(self, key: Hashable, ticket: Ticket, body: bytes) -> None:
+        """Remember a body (LRU)."""
+        with self._lock:
+            self._entries[key] = (ticket, body)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
 def ticket_json(
     ticket: Ticket, store: ObjectStore, key: str, secret: bytes, ttl: int,
-    max_url_bytes: int = 1 << 30,
+    max_url_bytes: int = 1 << 30, *, base: str | None = None, expires: int | None = None,
 ) -> dict:
     """The ticket as htsget 1.3 JSON (every URL with a class; long ranges split)."""
-    base = _base_url()
+    base = base if base is not None else _base_url()
+    expires = expires if expires is not None else url_expiry(time.time(), ttl)
     urls: list[dict[str, Any]] = []
     for part in ticket.parts:
         if isinstance(part, Inline):
@@ -105,7 +150,7 @@ def ticket_json(
             for start in range(part.start, part.end, max(1, max_url_bytes)):
                 end = min(part.end, start + max_url_bytes)
                 urls.append({
-                    "url": data_url(base, secret, key, start, end, ttl),
+                    "url": data_url(base, secret, key, start, end, ttl, expires=expires),
                     "headers": {"Range": f"bytes={start}-{end - 1}"},
                     "class": part.cls,
                 })
@@ -134,6 +179,7 @@ def _cors(resp: Response) -> Response:
 def htsget_blueprint(service: HtsgetService, info: ServiceInfo) -> Blueprint:
     """The ticket API: /reads/{id}, /variants/{id} (GET, POST) and service-info."""
     bp = Blueprint("htsget", __name__, url_prefix=PREFIX)
+    bodies = TicketBodies()
 
     @bp.before_request
     def _authenticate() -> None:
@@ -184,12 +230,22 @@ def htsget_blueprint(service: HtsgetService, info: ServiceInfo) -> Blueprint:
             body: dict[str, Any] = {"htsget": {
                 "format": query.format, "urls": [{"url": f"{_base_url()}{TRANSCODE_PREFIX}?{q}"}],
             }}
+            raw = json.dumps(body).encode()
         else:
-            body = ticket_json(
-                service.ticket(obj, query), service.store, obj.storage_key, secret,
-                settings.url_ttl_seconds, settings.htsget_url_max_bytes,
-            )
-        resp = Response(json.dumps(body), mimetype="application/json")
+            ticket = service.ticket(obj, query)
+            base = _base_url()
+            expires = url_expiry(time.time(), settings.url_ttl_seconds)
+            key = (obj.storage_key, query.format, query.header_only, query.regions, base,
+                   expires, settings.htsget_url_max_bytes, secret)
+            cached = bodies.get(key, ticket)
+            if cached is None:
+                cached = json.dumps(ticket_json(
+                    ticket, service.store, obj.storage_key, secret, settings.url_ttl_seconds,
+                    settings.htsget_url_max_bytes, base=base, expires=expires,
+                )).encode()
+                bodies.put(key, ticket, cached)
+            raw = cached
+        resp = Response(raw, mimetype="application/json")
         resp.headers["Content-Type"] = TICKET_MEDIA_TYPE
         resp.headers["Cache-Control"] = "no-store"
         return resp

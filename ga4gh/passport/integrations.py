@@ -1,6 +1,7 @@
 """Enforcement applied to the resource servers that exist: htsget/DRS (through the genome
-catalogue's ReadPolicy port) and FHIR (through :class:`PassportFhirAccess`, the FHIR
-server's ``FhirAccessPolicy`` port: reads, and searches/history filtered per resource).
+catalogue's ReadPolicy port), DRS passports in request bodies (through the catalogue's
+PassportAuth port) and FHIR (through :class:`PassportFhirAccess`, the FHIR server's
+``FhirAccessPolicy`` port: reads, and searches/history filtered per resource).
 
 Static operator tokens (``GENOMSEQ_API_TOKENS_FILE``) keep their scope-only semantics; tokens
 of the passport broker go through the full decision (scopes, grant, consent, audit).
@@ -9,13 +10,15 @@ of the passport broker go through the full decision (scopes, grant, consent, aud
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from common.auth import Principal
-from common.errors import NotFound, PermissionDenied
+from common.errors import NotFound, PayloadTooLarge, PermissionDenied, Unauthenticated
 from config.context import AppContext
-from ga4gh.passport.core.clearinghouse import TokenPrincipal
+from ga4gh.passport.core.clearinghouse import Clearinghouse, TokenPrincipal
 from ga4gh.passport.core.enforcement import AccessRequest, Decision, scopes_allow
+from ga4gh.passport.core.jose import InvalidToken
 from ga4gh.passport.enforcement import Enforcer, declared_purpose
 
 # A FHIR resource belongs to a dataset through this tag (meta.tag), set by the node when it
@@ -53,6 +56,53 @@ class PassportReadPolicy:
         if decision.outcome == "not_found":
             raise NotFound("no such object")
         return decision.allowed
+
+
+class ClearinghousePassports:
+    """The catalogue's PassportAuth port: passports in a DRS request body.
+
+    GA4GH DRS 1.4 ``PassportAuth`` (``POST /objects/{id}`` and ``/access/{access_id}`` with
+    ``{"passports": [...]}``). Each passport is verified by the clearinghouse exactly as any
+    passport (trusted broker, pinned keys, audience, lifetime <= 1 h, every visa checked, bad
+    visas dropped). Several passports must speak for one subject of one issuer (their visas
+    are pooled); anything else is refused rather than merged across identities. The holder
+    reads genomic objects (implied scope ``user/genomics.rs``); whether a given object may be
+    read is still decided per object by :class:`PassportReadPolicy` (grant visa + consent).
+    """
+
+    max_passports = 10
+
+    def __init__(self, clearinghouse: Clearinghouse) -> None:
+        self._clearinghouse = clearinghouse
+        self.max_passport_bytes = clearinghouse.limits.max_passport_bytes
+
+    def passport_issuers(self) -> tuple[str, ...]:
+        """Visa issuers trusted by the clearinghouse."""
+        return self._clearinghouse.passport_issuers()
+
+    def bearer_issuers(self) -> tuple[str, ...]:
+        """Only this broker issues the access tokens resource servers accept."""
+        return (self._clearinghouse.own_issuer,)
+
+    def principal(self, passports: Sequence[str]) -> Principal:
+        """One TokenPrincipal for the passports (all verified, one subject)."""
+        if not passports:
+            raise Unauthenticated("no passport was presented")
+        if len(passports) > self.max_passports:
+            raise PayloadTooLarge(f"at most {self.max_passports} passports per request")
+        verified: list[TokenPrincipal] = []
+        for token in passports:
+            try:
+                verified.append(self._clearinghouse.verify_passport(token))
+            except InvalidToken as exc:
+                if exc.reason == "too_large":
+                    raise PayloadTooLarge(exc.message) from exc
+                raise Unauthenticated(f"passport refused: {exc.message}") from exc
+        first = verified[0]
+        if any((p.issuer, p.subject) != (first.issuer, first.subject) for p in verified):
+            raise Unauthenticated("the passports were issued for different subjects")
+        visas = tuple(v for p in verified for v in p.visas)
+        return replace(first, visas=visas, scopes=frozenset({f"user/{GENOMICS_KIND}.rs"}))
 
 
 def dataset_of(resource: Mapping[str, Any]) -> str | None:

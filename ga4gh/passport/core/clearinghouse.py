@@ -128,6 +128,11 @@ class Clearinghouse:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
+    def passport_issuers(self) -> tuple[str, ...]:
+        """Issuers whose visas (in passports) this clearinghouse trusts, sorted."""
+        return tuple(sorted(i for i, t in self._trusted.items()
+                            if "visa" in t.issues and "passport" in t.issues))
+
     # -- access tokens -------------------------------------------------------------------
 
     def verify_access_token(self, token: str) -> TokenPrincipal:
