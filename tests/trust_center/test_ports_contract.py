@@ -14,7 +14,6 @@ import requests
 from flask import Flask
 
 from common.errors import InvalidInput
-
 from config.context import app_context
 from trust_center.client import HttpTrustCenterClient
 from trust_center.core.consent import ParticipationScope, Purpose, ScopeStatus
