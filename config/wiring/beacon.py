@@ -21,12 +21,19 @@ from config.wiring import Component
 from ga4gh.beacon.core.access import AccessPolicy, Disclosure
 from ga4gh.beacon.core.assemblies import canonical_chrom, normalise_assembly
 from ga4gh.beacon.core.model import API_VERSION
-from ga4gh.beacon.core.ports import ClinicalFacts, ResearchConsent, VariantFile, VariantFileSource
+from ga4gh.beacon.core.ports import (
+    ClinicalFacts,
+    LiveConsent,
+    ResearchConsent,
+    VariantFile,
+    VariantFileSource,
+)
 from ga4gh.beacon.core.responses import BeaconIdentity
 from ga4gh.beacon.core.service import BeaconService, BudgetRule
 from ga4gh.beacon.http.blueprint import PREFIX, beacon_blueprint, error_renderer
 from ga4gh.beacon.storage.adapters import CatalogueVariantFiles, TrustCenterConsent
 from ga4gh.beacon.storage.budget import SqlQueryBudget
+from ga4gh.beacon.storage.consent import LiveConsentTable
 from ga4gh.beacon.storage.fhir_facts import FhirClinicalFacts
 from ga4gh.beacon.storage.hpo import bundled_hpo
 from ga4gh.beacon.storage.loader import (
@@ -71,8 +78,10 @@ def build_service(ctx: AppContext) -> BeaconService:
         raise SettingsError(f"beacon: {exc}: dataset_security_levels takes "
                             "dataset=public|registered|controlled, default_assembly GRCh37 or "
                             "GRCh38") from exc
+    live = live_consent(ctx)
     return BeaconService(
-        SqlBeaconIndex(ctx.engine), identity, policy,
+        SqlBeaconIndex(ctx.engine, LiveConsentTable(ctx.engine, live) if live else None),
+        identity, policy,
         Disclosure(b.count_threshold, b.small_count_policy, b.count_rounding),
         default_assembly=b.default_assembly,
         budget=SqlQueryBudget(ctx.engine),
@@ -112,6 +121,15 @@ def _provide_adapters(ctx: AppContext) -> None:
         ctx.provide(ResearchConsent, TrustCenterConsent(consent, domain))  # type: ignore[type-abstract]
 
 
+def live_consent(ctx: AppContext) -> LiveConsent | None:
+    """The trust center's consent (in-process or HTTP) as the Beacon's live consent port, in
+    the genome data center's pseudonym domain; None if no trust center is wired."""
+    consent = ctx.find(ConsentService)  # type: ignore[type-abstract]
+    if consent is None:
+        return None
+    return TrustCenterConsent(consent, "grz:" + ctx.settings.trust_center.genome_data_center_id)
+
+
 def clinical_facts(ctx: AppContext) -> ClinicalFacts:
     """Clinical facts port: a wired one, else the adapter over the FHIR tables."""
     return ctx.find(ClinicalFacts) or FhirClinicalFacts(  # type: ignore[type-abstract]
@@ -140,12 +158,32 @@ def record_collection_digests(ctx: AppContext, digests: set[str]) -> int:
 
 
 def refresh(ctx: AppContext) -> str:
-    """Refresh consent and clinical facts snapshots; a one-line summary."""
+    """Refresh the clinical facts snapshot and re-evaluate every individual's consent; a
+    one-line summary."""
+    table = _live_table(ctx)
     stats = refresh_individuals(ctx.engine, research_consent(ctx), clinical_facts(ctx),
                                 require_consent=ctx.settings.beacon.require_consent,
-                                today=dt.date.today(), hpo=bundled_hpo())
+                                today=dt.date.today(), hpo=bundled_hpo(),
+                                update_consent=table is None)
+    if table is not None:
+        table.evaluate_all()
+        with ctx.engine.connect() as conn:
+            stats.consented = int(conn.execute(text(
+                "SELECT COUNT(*) FROM beacon_individual WHERE research_consent = :y"),
+                {"y": True}).scalar_one())
     return (f"{stats.individuals} individuals, {stats.consented} with research consent, "
             f"{stats.with_facts} with clinical data")
+
+
+def _live_table(ctx: AppContext) -> LiveConsentTable | None:
+    """The live consent table of the wired Beacon service (or a new one for the CLI)."""
+    service = ctx.find(BeaconService)
+    index = getattr(service, "index", None) if service is not None else None
+    table = getattr(index, "consent", None)
+    if isinstance(table, LiveConsentTable):
+        return table
+    live = live_consent(ctx)
+    return LiveConsentTable(ctx.engine, live) if live is not None else None
 
 
 @click.group("beacon")
@@ -274,11 +312,16 @@ def seed_demo(ctx: AppContext) -> list[str]:
     build_index(ctx.engine, [VariantFile("beacon-demo.vcf.gz", DEMO_DATASET, str(path))],
                 ctx.settings.beacon.default_assembly, rebuild=False)
     # Synthetic donors have no consent in the trust center; the demo marks them as consenting
-    # (only these rows). `genomseq beacon refresh` puts the real consent state back.
+    # with no scheduled re-evaluation (only these rows; the trust center's change feed never
+    # names them). `genomseq beacon refresh` puts the real consent state back.
+    table = _live_table(ctx)
+    if table is not None:
+        table.evaluate_all()  # start the feed here, so the first query does not redo it all
     with write_transaction(ctx.engine) as conn:
         conn.execute(text(
-            "UPDATE beacon_individual SET research_consent = :yes WHERE dataset_pk = "
-            "(SELECT pk FROM beacon_dataset WHERE id = :d)"), {"yes": True, "d": DEMO_DATASET})
+            "UPDATE beacon_individual SET research_consent = :yes, consent_until_us = NULL "
+            "WHERE dataset_pk = (SELECT pk FROM beacon_dataset WHERE id = :d)"),
+            {"yes": True, "d": DEMO_DATASET})
     return [
         f"curl '{{base}}{PREFIX}/g_variants?referenceName=1&start=9999&end=60000"
         "&requestedGranularity=count'",

@@ -188,6 +188,40 @@ class ResearchConsent(Protocol):
 
 
 @dataclass(frozen=True)
+class ConsentState:
+    """A consent answer now, and the moment it may change by itself (a dated statement takes
+    effect, a consent period ends); None: only a recorded change can change it."""
+
+    allowed: bool
+    until: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConsentFeedPage:
+    """Pseudonyms whose consent changed after a feed position, up to position ``seq``."""
+
+    seq: int
+    pseudonyms: frozenset[str]
+    more: bool = False
+
+
+class LiveConsent(Protocol):
+    """Research consent asked at query time (the trust center's consent state and its
+    change feed), so the index re-evaluates only what changed."""
+
+    domain: str
+
+    def status(self, pseudonyms: Sequence[str]) -> dict[str, ConsentState]:
+        """Research consent of each pseudonym now and until when that answer holds."""
+        ...
+
+    def changes(self, since: int, limit: int = 1000) -> ConsentFeedPage:
+        """Pseudonyms whose consent changed after feed position ``since``; ``limit=0`` only
+        reports the newest position."""
+        ...
+
+
+@dataclass(frozen=True)
 class VariantFile:
     """A catalogued VCF/BCF: its catalogue id, dataset, donor pseudonym and local path."""
 

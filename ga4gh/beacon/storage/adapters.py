@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ga4gh.beacon.core.ports import VariantFile
+from ga4gh.beacon.core.ports import ConsentFeedPage, ConsentState, VariantFile
 
 log = logging.getLogger("genomseq.beacon")
 _PAGE = 500
@@ -46,8 +46,8 @@ class CatalogueVariantFiles:
 
 
 class TrustCenterConsent:
-    """ResearchConsent over ``trust_center.ports.ConsentService.may_use`` (purpose research)
-    in the genome data center's pseudonym domain (``grz:<id>``)."""
+    """ResearchConsent and LiveConsent over ``trust_center.ports.ConsentService`` (purpose
+    research) in the genome data center's pseudonym domain (``grz:<id>``)."""
 
     def __init__(self, consent: Any, domain: str) -> None:
         self.consent = consent
@@ -56,5 +56,14 @@ class TrustCenterConsent:
     def permitted(self, pseudonyms: Sequence[str], on: dt.date) -> set[str]:
         from trust_center.core.consent import Purpose
 
-        return {p for p in pseudonyms
-                if self.consent.may_use(self.domain, p, Purpose.RESEARCH, on).allowed}
+        return set(self.consent.permitted(self.domain, pseudonyms, Purpose.RESEARCH, on))
+
+    def status(self, pseudonyms: Sequence[str]) -> dict[str, ConsentState]:
+        from trust_center.core.consent import Purpose
+
+        answers = self.consent.consent_status(self.domain, pseudonyms, Purpose.RESEARCH)
+        return {p: ConsentState(s.allowed, s.until) for p, s in answers.items()}
+
+    def changes(self, since: int, limit: int = 1000) -> ConsentFeedPage:
+        page = self.consent.consent_changes(self.domain, since, limit)
+        return ConsentFeedPage(page.seq, frozenset(page.pseudonyms), page.more)

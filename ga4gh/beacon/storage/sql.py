@@ -32,6 +32,7 @@ from ga4gh.beacon.core.ports import (
     VariantRecord,
 )
 from ga4gh.beacon.core.variant_types import query_classes
+from ga4gh.beacon.storage.consent import LiveConsentTable
 
 # Kind of term rows implied by a recorded HPO term (its is_a ancestors).
 ANCESTOR_KIND = "phenotype-ancestor"
@@ -104,17 +105,22 @@ def _bases_match(column: str, bases: str, sql: _Sql) -> str:
 class SqlBeaconIndex:
     """BeaconIndex over the beacon_* tables."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, consent: LiveConsentTable | None = None) -> None:
         self.engine = engine
+        # With a live consent table every request first applies consent changes.
+        self.consent = consent
         self._local = threading.local()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
         """Answer every call of one request on one connection (one pool checkout, one
-        consistent snapshot); calls outside a session open their own connection."""
+        consistent snapshot), after applying consent changes; calls outside a session open
+        their own connection."""
         if getattr(self._local, "conn", None) is not None:
             yield
             return
+        if self.consent is not None:
+            self.consent.sync()
         with self.engine.connect() as conn:
             self._local.conn = conn
             try:

@@ -4,7 +4,7 @@ index built into the test database (SQLite and PostgreSQL via the shared fixture
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pysam
@@ -12,10 +12,21 @@ import pytest
 from flask import Flask
 
 from config.context import AppContext, app_context
-from ga4gh.beacon.core.ports import ClinicalFact, ClinicalFacts, ResearchConsent, VariantFile
+from ga4gh.beacon.core.ports import (
+    ClinicalFact,
+    ClinicalFacts,
+    ConsentFeedPage,
+    ConsentState,
+    LiveConsent,
+    ResearchConsent,
+    VariantFile,
+)
+from ga4gh.beacon.core.service import BeaconService
+from ga4gh.beacon.storage.consent import LiveConsentTable
 from ga4gh.beacon.storage.hpo import bundled_hpo
 from ga4gh.beacon.storage.loader import build_index
 from ga4gh.beacon.storage.refresh import refresh_individuals
+from ga4gh.beacon.storage.sql import SqlBeaconIndex
 
 GRCH38_CHR1 = 248956422
 GRCH38_CHR2 = 242193529
@@ -91,15 +102,36 @@ def variant_files(vcfs: dict[str, Path]) -> list[VariantFile]:
 
 
 class FakeConsent:
-    """Research consent for everybody except the listed pseudonyms."""
+    """Research consent for everybody except the listed pseudonyms (snapshot and live port,
+    with a change feed of the pseudonyms passed to :meth:`refuse`)."""
+
+    domain = "grz:TEST"
 
     def __init__(self, refused: set[str]) -> None:
         self.refused = refused
         self.asked_on: list[dt.date] = []
+        self.asked: list[str] = []
+        self.feed: list[str] = []
 
     def permitted(self, pseudonyms: Sequence[str], on: dt.date) -> set[str]:
         self.asked_on.append(on)
         return {p for p in pseudonyms if p not in self.refused}
+
+    def status(self, pseudonyms: Sequence[str]) -> dict[str, ConsentState]:
+        self.asked += pseudonyms
+        return {p: ConsentState(p not in self.refused) for p in pseudonyms}
+
+    def changes(self, since: int, limit: int = 1000) -> ConsentFeedPage:
+        if limit == 0:
+            return ConsentFeedPage(len(self.feed), frozenset(), len(self.feed) > since)
+        page = self.feed[since:since + limit]
+        return ConsentFeedPage(since + len(page), frozenset(page),
+                               since + len(page) < len(self.feed))
+
+    def refuse(self, pseudonym: str) -> None:
+        """Withdraw a pseudonym's consent and record the change in the feed."""
+        self.refused.add(pseudonym)
+        self.feed.append(pseudonym)
 
 
 FACTS = {
@@ -118,19 +150,37 @@ class FakeFacts:
         return {p: FACTS[p] for p in pseudonyms if p in FACTS}
 
 
-def load(ctx: AppContext, vcfs: dict[str, Path]) -> None:
-    """Index the three datasets and take the consent/facts snapshot (X1 refused)."""
+def load(ctx: AppContext, vcfs: dict[str, Path]) -> FakeConsent:
+    """Index the three datasets and take the facts snapshot; consent (X1 refused) is the
+    wired Beacon service's live consent, answered by the returned fake."""
+    consent = FakeConsent({"X1"})
     build_index(ctx.engine, variant_files(vcfs), "GRCh38")
-    refresh_individuals(ctx.engine, FakeConsent({"X1"}), FakeFacts(),
+    refresh_individuals(ctx.engine, consent, FakeFacts(),
                         today=dt.date(2026, 11, 24), hpo=bundled_hpo())
+    use_fake_consent(ctx, consent)
+    return consent
+
+
+def use_fake_consent(where: Flask | AppContext, consent: FakeConsent) -> None:
+    """Answer the wired Beacon service's live consent with the fake."""
+    ctx = where if isinstance(where, AppContext) else app_context(where)
+    service = ctx.find(BeaconService)
+    if service is not None:
+        assert isinstance(service.index, SqlBeaconIndex)
+        service.index.consent = LiveConsentTable(ctx.engine, consent)
 
 
 @pytest.fixture()
-def indexed(app: Flask, vcfs: dict[str, Path]) -> Flask:
+def indexed(app: Flask, vcfs: dict[str, Path]) -> Iterator[Flask]:
+    service = app_context(app).find(BeaconService)
+    wired = service.index.consent if service is not None else None  # type: ignore[attr-defined]
     load(app_context(app), vcfs)
-    return app
+    yield app
+    if service is not None:  # the app outlives the test: give back the trust center's
+        service.index.consent = wired  # type: ignore[attr-defined]
 
 
 # Protocol conformance of the fakes (checked by mypy where the fixtures are used).
 _consent: ResearchConsent = FakeConsent(set())
+_live: LiveConsent = FakeConsent(set())
 _facts: ClinicalFacts = FakeFacts()

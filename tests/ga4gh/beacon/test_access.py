@@ -14,6 +14,7 @@ from flask import Flask
 from config.app import create_app
 from config.context import app_context
 from config.settings import BeaconSettings, Settings
+from tests.ga4gh.beacon.conftest import FakeConsent, use_fake_consent
 from tests.ga4gh.beacon.schema import assert_valid_entry_response, assert_valid_error
 
 B = "/ga4gh/beacon/v2"
@@ -48,6 +49,7 @@ def secured_factory(base_settings: Settings, tmp_path_factory: pytest.TempPathFa
                     **beacon}))
             app = create_app(settings)
             app.config["TESTING"] = True
+            use_fake_consent(app, FakeConsent({"X1"}))
             apps[key] = app
         return apps[key]
 

@@ -32,16 +32,14 @@ def catalogue(ctx) -> Iterator[GenomicCatalogue]:
 
 
 class RecordingConsentService:
-    """Stands in for trust_center.ports.ConsentService.may_use (default deny for 'P2')."""
+    """Stands in for trust_center.ports.ConsentService.permitted (default deny for 'P2')."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str, dt.date]] = []
 
-    def may_use(self, domain, pseudonym, purpose, on=None):
-        from trust_center.core.consent import ConsentDecision
-
-        self.calls.append((domain, pseudonym, str(purpose), on))
-        return ConsentDecision(pseudonym != "P2", "test")
+    def permitted(self, domain, pseudonyms, purpose, on=None):
+        self.calls += [(domain, p, str(purpose), on) for p in pseudonyms]
+        return frozenset(p for p in pseudonyms if p != "P2")
 
 
 def test_index_from_catalogue_and_trust_center_consent(app, ctx, client, vcfs, tmp_path,
