@@ -74,9 +74,9 @@ class LiveConsentTable:
         return self._apply(now)
 
     def _lock(self, conn: Any) -> tuple[int | None, str | None]:
-        lock = "" if is_sqlite(self.engine) else " FOR UPDATE"
-        row = conn.execute(text("SELECT seq, domain FROM beacon_consent_state WHERE id = 1"
-                                + lock)).first()
+        # SQLite: the write transaction already holds the database's write lock.
+        sql = "SELECT seq, domain FROM beacon_consent_state WHERE id = 1"
+        row = conn.execute(text(sql if is_sqlite(self.engine) else sql + " FOR UPDATE")).first()
         return (int(row[0]), row[1]) if row else (None, None)
 
     def _apply(self, now: int) -> int:

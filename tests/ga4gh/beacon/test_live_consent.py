@@ -44,7 +44,7 @@ def clock(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dat
         return int(now[0].timestamp() * 1_000_000)
 
     monkeypatch.setattr(ctx.get(TrustCenterService), "_clock_us", us)
-    index = ctx.get(BeaconService).index
+    index: Any = ctx.get(BeaconService).index
     assert isinstance(index, SqlBeaconIndex) and isinstance(index.consent, LiveConsentTable)
     monkeypatch.setattr(index.consent, "clock_us", us)
     yield now
@@ -53,7 +53,7 @@ def clock(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dat
 def _donors(ctx: AppContext, consents: list[str]) -> list[str]:
     """Register one case per consent document; their genomic pseudonyms in the GRZ domain,
     each with mvSequencing permitted and the given broad consent."""
-    tc = ctx.get(TrustCenterService)
+    tc: TrustCenterService = ctx.get(TrustCenterService)
     grz = "grz:" + ctx.settings.trust_center.genome_data_center_id
     out = []
     for n, (kvnr, doc) in enumerate(zip(KVNRS, consents, strict=False)):
@@ -97,7 +97,7 @@ def test_withdrawal_takes_effect_on_the_next_query(ctx, client, clock, tmp_path)
     table = ctx.get(BeaconService).index.consent
     assert table.sync() == 0  # nothing changed: nothing re-evaluated
     grz = "grz:" + ctx.settings.trust_center.genome_data_center_id
-    tc = ctx.get(TrustCenterService)
+    tc: TrustCenterService = ctx.get(TrustCenterService)
     tc.record_participation(grz, p, [ParticipationDeclaration(
         ParticipationScope.MV_SEQUENCING, ScopeStatus.CANCELLED, clock[0].date())])
     assert not tc.may_use(grz, p, Purpose.RESEARCH).allowed
@@ -129,7 +129,7 @@ def test_consent_that_expires_by_date(ctx, client, clock, tmp_path) -> None:
 
 
 def test_only_changed_pseudonyms_are_asked_again(ctx, client, tmp_path) -> None:
-    index = ctx.get(BeaconService).index
+    index: Any = ctx.get(BeaconService).index
     wired = index.consent
     fake = FakeConsent(set())
     index.consent = LiveConsentTable(ctx.engine, fake)
@@ -160,7 +160,7 @@ def test_unreachable_trust_center_fails_the_query(ctx, client, tmp_path) -> None
         def changes(self, since: int, limit: int = 1000):  # type: ignore[no-untyped-def]
             raise TrustCenterUnavailable("the trust center did not answer")
 
-    index = ctx.get(BeaconService).index
+    index: Any = ctx.get(BeaconService).index
     wired = index.consent
     fake = FakeConsent(set())
     index.consent = LiveConsentTable(ctx.engine, fake)
