@@ -24,6 +24,7 @@ from ga4gh.beacon.core.model import API_VERSION
 from ga4gh.beacon.core.ports import (
     ClinicalFacts,
     LiveConsent,
+    ReadFile,
     ResearchConsent,
     VariantFile,
     VariantFileSource,
@@ -38,6 +39,7 @@ from ga4gh.beacon.storage.fhir_facts import FhirClinicalFacts
 from ga4gh.beacon.storage.hpo import bundled_hpo
 from ga4gh.beacon.storage.loader import (
     build_index,
+    index_runs,
     record_sequence_digests,
     set_contig_digests,
 )
@@ -194,32 +196,40 @@ def beacon_cli() -> None:
 @beacon_cli.command("index")
 @click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Index this VCF/BCF instead of the catalogue (repeatable).")
+@click.option("--reads", "reads", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Index this BAM/CRAM as a run (repeatable; with --file).")
 @click.option("--dataset", default="default", show_default=True,
-              help="Dataset of the --file files.")
+              help="Dataset of the --file and --reads files.")
 @click.option("--donor", default=None, help="Donor pseudonym owning the --file files' samples.")
 @click.option("--reference", type=click.Path(exists=True, dir_okay=False), default=None,
               help="FASTA of the assembly: record refget/MD5 digests of indexed contigs.")
 @click.option("--append", is_flag=True, help="Add to the index instead of rebuilding it.")
 @with_appcontext
-def index_command(files: tuple[str, ...], dataset: str, donor: str | None,
-                  reference: str | None, append: bool) -> None:
-    """Rebuild the variant index from catalogued VCF/BCF files (or the given files)."""
+def index_command(files: tuple[str, ...], reads: tuple[str, ...], dataset: str,
+                  donor: str | None, reference: str | None, append: bool) -> None:
+    """Rebuild the variant index from catalogued VCF/BCF files (or the given files), and the
+    runs from catalogued BAM/CRAM files (or the given --reads files)."""
     from tqdm import tqdm
 
     ctx = app_context()
-    if files:
+    if files or reads:
         sources = [VariantFile(id=Path(f).name, dataset=dataset, path=str(Path(f).resolve()),
                                donor_pseudonym=donor) for f in files]
+        read_files = [ReadFile(id=Path(f).name, dataset=dataset, path=str(Path(f).resolve()),
+                               donor_pseudonym=donor) for f in reads]
     else:
         catalogue = ctx.find(VariantFileSource)  # type: ignore[type-abstract]
         if catalogue is None:
             raise click.ClickException("no genomics catalogue is wired: pass --file")
         sources = list(catalogue.variant_files())
+        read_files = list(catalogue.read_files())
     with tqdm(unit=" records", unit_scale=True, desc="beacon index") as bar:
         stats = build_index(ctx.engine, sources, ctx.settings.beacon.default_assembly,
                             rebuild=not append, progress=bar.update)
     click.echo(f"indexed {stats.files} files: {stats.records} records, {stats.rows} rows in "
                f"{stats.seconds:.1f} s ({stats.records_per_second:,.0f} records/s)")
+    runs = index_runs(ctx.engine, read_files)
+    click.echo(f"indexed {runs} runs from {len(read_files)} read files")
     if reference:
         n = set_contig_digests(ctx.engine, reference, ctx.settings.beacon.default_assembly)
         click.echo(f"digests recorded for {n} contigs")

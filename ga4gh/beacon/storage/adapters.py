@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ga4gh.beacon.core.ports import ConsentFeedPage, ConsentState, VariantFile
+from ga4gh.beacon.core.ports import ConsentFeedPage, ConsentState, ReadFile, VariantFile
 
 log = logging.getLogger("genomseq.beacon")
 _PAGE = 500
@@ -22,27 +22,38 @@ class CatalogueVariantFiles:
         self.default_dataset = default_dataset
         self.skipped = 0
 
-    def variant_files(self) -> Iterator[VariantFile]:
-        from ga4gh.catalogue.core.model import Kind
-
+    def _local(self, kind: Any) -> Iterator[tuple[Any, str]]:
         offset = 0
         while True:
-            page = self.catalogue.list(kind=Kind.VARIANTS, limit=_PAGE, offset=offset)
+            page = self.catalogue.list(kind=kind, limit=_PAGE, offset=offset)
             for obj in page:
                 path = self.catalogue.local_path(obj)
                 if path is None:
                     # Object stores without local files (S3) would need a download first.
                     self.skipped += 1
-                    log.warning("beacon: catalogued variant file is not on local disk; "
-                                "skipped", extra={"object": obj.id})
+                    log.warning("beacon: catalogued file is not on local disk; skipped",
+                                extra={"object": obj.id})
                     continue
-                yield VariantFile(id=obj.id, dataset=obj.dataset or self.default_dataset,
-                                  path=str(path), donor_pseudonym=obj.donor_pseudonym,
-                                  format=str(obj.format),
-                                  reference_digest=obj.reference_digest)
+                yield obj, str(path)
             if len(page) < _PAGE:
                 return
             offset += _PAGE
+
+    def variant_files(self) -> Iterator[VariantFile]:
+        from ga4gh.catalogue.core.model import Kind
+
+        for obj, path in self._local(Kind.VARIANTS):
+            yield VariantFile(id=obj.id, dataset=obj.dataset or self.default_dataset,
+                              path=path, donor_pseudonym=obj.donor_pseudonym,
+                              format=str(obj.format), reference_digest=obj.reference_digest)
+
+    def read_files(self) -> Iterator[ReadFile]:
+        from ga4gh.catalogue.core.model import Kind
+
+        for obj, path in self._local(Kind.READS):
+            yield ReadFile(id=obj.id, dataset=obj.dataset or self.default_dataset, path=path,
+                           donor_pseudonym=obj.donor_pseudonym, format=str(obj.format),
+                           catalogued_on=obj.created.date().isoformat())
 
 
 class TrustCenterConsent:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 
 from common.db import is_sqlite, write_transaction
 from ga4gh.beacon.core.assemblies import canonical_chrom, is_known_assembly, normalise_assembly
-from ga4gh.beacon.core.ports import VariantFile
+from ga4gh.beacon.core.ports import ReadFile, VariantFile
 from ga4gh.beacon.core.variant_types import classify
 from ga4gh.beacon.storage.sql import VARIANT_INDEXES, bin_for
 
@@ -216,8 +216,9 @@ def index_file(conn: Any, vf: VariantFile, default_assembly: str,
             ind_pk = _individual(conn, dataset_pk, owner)
             bs_id = opaque_id(vf.id, samples[idx] if samples else "")
             conn.execute(text("INSERT INTO beacon_biosample (id, dataset_pk, analysis_pk, "
-                              "individual_pk) VALUES (:id, :d, :a, :i)"),
-                         {"id": bs_id, "d": dataset_pk, "a": analysis_pk, "i": ind_pk})
+                              "individual_pk, sample) VALUES (:id, :d, :a, :i, :s)"),
+                         {"id": bs_id, "d": dataset_pk, "a": analysis_pk, "i": ind_pk,
+                          "s": samples[idx] if samples else None})
             bs_pk = int(conn.execute(text("SELECT pk FROM beacon_biosample WHERE id = :id"),
                                      {"id": bs_id}).scalar_one())
             carriers.append((idx, ind_pk, bs_pk))
@@ -317,6 +318,7 @@ def build_index(engine: Engine, files: Iterable[VariantFile], default_assembly: 
         if rebuild:
             drop_variant_indexes(conn)
             conn.execute(text("DELETE FROM beacon_variant"))
+            conn.execute(text("DELETE FROM beacon_run"))
             conn.execute(text("DELETE FROM beacon_biosample"))
             conn.execute(text("DELETE FROM beacon_analysis"))
         for vf in files:
@@ -329,6 +331,111 @@ def build_index(engine: Engine, files: Iterable[VariantFile], default_assembly: 
     log.info("beacon index built", extra={"files": stats.files, "records": stats.records,
                                            "rows": stats.rows, "sqlite": is_sqlite(engine)})
     return stats
+
+
+# SAM @RG PL values (SAM v1 spec section 1.3) -> Beacon platform labels.
+PLATFORMS = {"ILLUMINA": "Illumina", "ONT": "Oxford Nanopore", "PACBIO": "PacBio",
+             "IONTORRENT": "Ion Torrent", "BGI": "BGI", "DNBSEQ": "DNBSEQ",
+             "ELEMENT": "Element Biosciences", "ULTIMA": "Ultima Genomics",
+             "SOLID": "SOLiD", "LS454": "454", "CAPILLARY": "Capillary", "HELICOS": "Helicos",
+             "SINGULAR": "Singular Genomics"}
+# Library strategies (SRA vocabulary, as Beacon's runs use it) recognised in @RG DS or LB.
+_STRATEGIES = {"WGS": "WGS", "WES": "WXS", "WXS": "WXS", "EXOME": "WXS",
+               "PANEL": "Targeted-Capture", "AMPLICON": "AMPLICON", "RNA-SEQ": "RNA-Seq",
+               "RNASEQ": "RNA-Seq"}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What one read file's header tells of the run(s) behind it, per sample (@RG SM)."""
+
+    sample: str
+    run_date: str | None
+    platform: str | None
+    library_strategy: str | None
+    library_layout: str | None
+
+
+def read_groups(path: str) -> list[RunInfo]:
+    """Runs of a BAM/CRAM by its @RG header lines (SAM v1 section 1.3: SM sample, PL
+    platform, DT date, DS/LB description and library), one per sample; only the header is
+    read (a CRAM needs no reference for that)."""
+    with pysam.AlignmentFile(path, check_sq=False) as f:
+        header = f.header.to_dict()
+    by_sample: dict[str, list[dict[str, Any]]] = {}
+    for rg in header.get("RG", []):
+        by_sample.setdefault(str(rg.get("SM", "")), []).append(rg)
+    out = []
+    for sample, groups in by_sample.items():
+        dates = sorted(d[:10] for g in groups if (d := str(g.get("DT", "")))
+                       and re.match(r"^\d{4}-\d{2}-\d{2}", d))
+        platforms = {PLATFORMS.get(str(g.get("PL", "")).upper()) for g in groups} - {None}
+        strategy = None
+        for g in groups:
+            words = re.split(r"[^A-Za-z-]+", f"{g.get('DS', '')} {g.get('LB', '')}".upper())
+            found = {_STRATEGIES[w] for w in words if w in _STRATEGIES}
+            if len(found) == 1:
+                strategy = found.pop()
+                break
+        out.append(RunInfo(sample, dates[0] if dates else None,
+                           platforms.pop() if len(platforms) == 1 else None, strategy, None))
+    return out or [RunInfo("", None, None, None, None)]
+
+
+def _paired(path: str, probe: int = 1000) -> str | None:
+    """PAIRED or SINGLE from the first reads' flags (None for an empty file)."""
+    with pysam.AlignmentFile(path, check_sq=False) as f:
+        seen = 0
+        for read in f.fetch(until_eof=True):
+            if read.is_paired:
+                return "PAIRED"
+            seen += 1
+            if seen >= probe:
+                break
+    return "SINGLE" if seen else None
+
+
+def index_runs(engine: Engine, files: Iterable[ReadFile]) -> int:
+    """Index catalogued read files as runs (Beacon v2 default model ``runs``), replacing the
+    runs of each file. A run links to the biosample of the same donor and sample name that an
+    indexed VCF holds; otherwise its biosampleId is an opaque id of (file, sample)."""
+    n = 0
+    now = int(time.time())
+    with write_transaction(engine) as conn:
+        for rf in files:
+            try:
+                runs = read_groups(rf.path)
+            except (OSError, ValueError) as exc:
+                log.warning("beacon: read file not readable; skipped",
+                            extra={"object": rf.id, "error": type(exc).__name__})
+                continue
+            try:
+                layout = _paired(rf.path)
+            except (OSError, ValueError):  # e.g. a CRAM whose reference is not at hand
+                layout = None
+            conn.execute(text("DELETE FROM beacon_run WHERE id = :id OR id LIKE :prefix"),
+                         {"id": rf.id, "prefix": rf.id.replace("%", "") + ":%"})
+            dataset_pk = _upsert_dataset(conn, rf.dataset)
+            for info in runs:
+                owner = rf.donor_pseudonym or info.sample
+                if not owner:
+                    continue
+                ind_pk = _individual(conn, dataset_pk, owner)
+                row = conn.execute(text(
+                    "SELECT id FROM beacon_biosample WHERE dataset_pk = :d AND individual_pk = :i "
+                    "AND sample = :s ORDER BY id"),
+                    {"d": dataset_pk, "i": ind_pk, "s": info.sample}).first()
+                run_id = rf.id if len(runs) == 1 else f"{rf.id}:{opaque_id(rf.id, info.sample)}"
+                conn.execute(text(
+                    "INSERT INTO beacon_run (id, dataset_pk, individual_pk, biosample_id, sample, "
+                    "run_date, library_strategy, library_layout, platform, indexed_at) VALUES "
+                    "(:id, :d, :i, :b, :s, :dt, :ls, :ll, :pl, :t)"),
+                    {"id": run_id, "d": dataset_pk, "i": ind_pk,
+                     "b": row[0] if row else opaque_id(rf.id, info.sample), "s": info.sample,
+                     "dt": info.run_date or rf.catalogued_on or dt.date.today().isoformat(),
+                     "ls": info.library_strategy, "ll": layout, "pl": info.platform, "t": now})
+                n += 1
+    return n
 
 
 def set_contig_digests(engine: Engine, fasta: str, assembly: str) -> int:

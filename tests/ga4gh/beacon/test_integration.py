@@ -42,15 +42,19 @@ class RecordingConsentService:
         return frozenset(p for p in pseudonyms if p != "P2")
 
 
-def test_index_from_catalogue_and_trust_center_consent(app, ctx, client, vcfs, tmp_path,
-                                                       catalogue) -> None:
+def test_index_from_catalogue_and_trust_center_consent(app, ctx, client, vcfs, bams,
+                                                       tmp_path, catalogue) -> None:
     source = tmp_path / "donor.vcf.gz"
     shutil.copy(vcfs["ds-public"], source)
     catalogue.add("beacon-obj-1", source, dataset="ds-cat")
+    reads = tmp_path / "p1.bam"
+    shutil.copy(bams["run-p1"], reads)
+    catalogue.add("beacon-run-1", reads, dataset="ds-cat")
     assert ctx.find(VariantFileSource) is not None  # type: ignore[type-abstract]
     result = run_cli(app, "beacon", "index")
     assert result.exit_code == 0, result.output
     assert "indexed 1 files: 4 records" in result.output
+    assert "indexed 1 runs from 1 read files" in result.output
     # The in-process trust center knows none of these pseudonyms: default deny, nobody counts.
     assert isinstance(ctx.find(ResearchConsent), TrustCenterConsent)  # type: ignore[type-abstract]
     assert "0 with research consent" in result.output
@@ -71,6 +75,11 @@ def test_index_from_catalogue_and_trust_center_consent(app, ctx, client, vcfs, t
         "requestParameters": {"referenceName": "1", "start": [3999], "alternateBases": "C"},
         "requestedGranularity": "boolean"}}).get_json()
     assert doc["responseSummary"] == {"exists": False}  # only P2 carries it
+    doc = client.post(B + "/datasets/ds-cat/runs", json={"query": {
+        "requestedGranularity": "record"}}).get_json()
+    runs = [r for rs in doc["response"]["resultSets"] for r in rs["results"]]
+    assert [(r["id"], r["individualId"], r["runDate"]) for r in runs] == [
+        ("beacon-run-1", "P1", "2025-03-04")]
 
 
 def test_seed_demo(ctx, client) -> None:
