@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 from pathlib import Path
 
 import click
@@ -19,7 +18,7 @@ from config.context import AppContext, app_context
 from config.settings import SettingsError
 from config.wiring import Component
 from ga4gh.beacon.core.access import AccessPolicy, Disclosure
-from ga4gh.beacon.core.assemblies import canonical_chrom, normalise_assembly
+from ga4gh.beacon.core.assemblies import normalise_assembly
 from ga4gh.beacon.core.model import API_VERSION
 from ga4gh.beacon.core.ports import (
     ClinicalFacts,
@@ -36,6 +35,7 @@ from ga4gh.beacon.storage.adapters import CatalogueVariantFiles, TrustCenterCons
 from ga4gh.beacon.storage.budget import SqlQueryBudget
 from ga4gh.beacon.storage.consent import LiveConsentTable
 from ga4gh.beacon.storage.fhir_facts import FhirClinicalFacts
+from ga4gh.beacon.storage.genes import load_genes
 from ga4gh.beacon.storage.hpo import bundled_hpo
 from ga4gh.beacon.storage.loader import (
     build_index,
@@ -248,47 +248,19 @@ def refresh_command() -> None:
 
 
 @beacon_cli.command("genes")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--assembly", default="GRCh38", show_default=True)
 @with_appcontext
-def genes_command(path: str, assembly: str) -> None:
-    """Load a gene table for geneId queries: GTF/GFF3 (gene lines, gene_name/Name) or a BED/TSV
-    of chrom, 0-based start, end, symbol. Replaces the table of that assembly."""
-    ctx = app_context()
-    assembly = normalise_assembly(assembly)
-    rows = []
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt") as fh:  # type: ignore[operator]
-        for line in fh:
-            if line.startswith(("#", "track", "browser")) or not line.strip():
-                continue
-            cols = line.rstrip("\n").split("\t")
-            if len(cols) >= 9 and cols[2] == "gene":
-                attrs = cols[8]
-                symbol = None
-                for key in ("gene_name", "Name", "gene"):
-                    for part in attrs.replace("=", " ").split(";"):
-                        k, _, v = part.strip().partition(" ")
-                        if k == key and v:
-                            symbol = v.strip().strip('"')
-                            break
-                    if symbol:
-                        break
-                if not symbol:
-                    continue
-                chrom, start, end = cols[0], int(cols[3]) - 1, int(cols[4])
-            elif len(cols) >= 4:
-                chrom, start, end, symbol = cols[0], int(cols[1]), int(cols[2]), cols[3]
-            else:
-                continue
-            rows.append({"a": assembly, "s": symbol, "c": canonical_chrom(chrom, assembly) or chrom,
-                         "b": start, "e": end})
-    with write_transaction(ctx.engine) as conn:
-        conn.execute(text("DELETE FROM beacon_gene WHERE assembly = :a"), {"a": assembly})
-        if rows:
-            conn.execute(text("INSERT INTO beacon_gene (assembly, symbol, chrom, start_pos, "
-                              "end_pos) VALUES (:a, :s, :c, :b, :e)"), rows)
-    click.echo(f"loaded {len(rows)} genes for {assembly}")
+def genes_command(path: Path, assembly: str) -> None:
+    """Load the gene table for geneId queries from GFF3 or GTF (gene features; symbol from
+    gene_name, Name or gene) or BED (chrom, 0-based start, end, symbol), plain or gzipped.
+    Replaces the table of that assembly."""
+    try:
+        assembly = normalise_assembly(assembly)
+        n = load_genes(app_context().engine, path, assembly)
+    except GenomseqError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"loaded {n} genes for {assembly}")
 
 
 DEMO_DATASET = "beacon-demo"
