@@ -134,6 +134,19 @@ class HttpTrustCenterClient:
             out.update(data["pseudonyms"])
         return out
 
+    def link(
+        self, from_domain: str, to_domain: str, pseudonyms: Sequence[str]
+    ) -> dict[str, list[str]]:
+        """See PseudonymService.link."""
+        out: dict[str, list[str]] = {}
+        values = list(dict.fromkeys(pseudonyms))
+        for start in range(0, len(values), 10_000):
+            data = self._post("/pseudonyms/link", {
+                "domain": from_domain, "toDomain": to_domain,
+                "pseudonyms": values[start:start + 10_000]})
+            out.update({k: list(v) for k, v in data["links"].items()})
+        return out
+
     # --- ConsentService --------------------------------------------------------------------
 
     def may_use(

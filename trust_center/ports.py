@@ -111,6 +111,15 @@ class PseudonymService(Protocol):
         rotation a node re-keys its stored data with this; unknown ones are left out)."""
         ...
 
+    def link(
+        self, from_domain: str, to_domain: str, pseudonyms: Sequence[str]
+    ) -> dict[str, list[str]]:
+        """Each pseudonym of ``from_domain`` -> the pseudonyms issued in ``to_domain`` for the
+        same subject (datasets of the same case, the same person), e.g. a genome data
+        center's donor to the clinical data node's Patient of one deployment; [] if none.
+        Over HTTP the caller must act in both domains."""
+        ...
+
 
 @runtime_checkable
 class ConsentService(Protocol):

@@ -419,6 +419,44 @@ class TrustCenterService:
                                       else self.keys.pseudonym(node, version, row.subject))
         return out
 
+    def link(
+        self, from_domain: str, to_domain: str, pseudonyms: Sequence[str], actor: str = ""
+    ) -> dict[str, list[str]]:
+        """The pseudonyms already issued in ``to_domain`` for the subject of each pseudonym of
+        ``from_domain``: the datasets of the same case and the same person's pseudonym (e.g. a
+        genome data center's donor -> the clinical data node's Patient). Only issued
+        pseudonyms are answered (nothing new is derived); unknown ones map to []. Audited."""
+        source, target = Domain.parse(from_domain), Domain.parse(to_domain)
+        if DomainKind.TRUST_CENTER in (source.kind, target.kind) or \
+                target.kind == DomainKind.RESEARCH_PROJECT:
+            raise InvalidIdentifier("pseudonyms link only between node domains; research "
+                                    "projects get theirs with consent (project pseudonyms)")
+        with write_transaction(self.engine) as conn:
+            rows = sql.find_pseudonyms(conn, str(source), pseudonyms)
+            case_persons = sql.persons_of_cases(
+                conn, [r.case_id for r in rows.values() if r.case_id])
+            persons_cases = sql.cases_of_persons(
+                conn, [r.person_id for r in rows.values() if r.person_id])
+            subjects: dict[str, tuple[set[str], str | None]] = {}
+            for value, row in rows.items():
+                person = row.person_id or case_persons.get(row.case_id or "")
+                cases = {row.case_id} if row.case_id else set(
+                    persons_cases.get(row.person_id or "", []))
+                subjects[value] = (cases, person)
+            found = sql.pseudonyms_of_subjects(
+                conn, str(target), sorted({c for cs, _ in subjects.values() for c in cs}),
+                sorted({p for _, p in subjects.values() if p}))
+            out: dict[str, list[str]] = {}
+            for value in dict.fromkeys(pseudonyms):
+                cases, person = subjects.get(value, (set(), None))
+                out[value] = [t.pseudonym for t in found
+                              if (t.case_id is not None and t.case_id in cases)
+                              or (person is not None and t.person_id == person)]
+            self.audit.append("pseudonym.linked", actor or str(source), {
+                "from": str(source), "to": str(target), "asked": len(out),
+                "linked": sum(1 for v in out.values() if v)}, conn=conn)
+        return out
+
     # --- resolving pseudonyms to cases ---------------------------------------------------------
 
     def _resolve(self, conn: Connection, node: Domain, pseudonym: str) -> tuple[

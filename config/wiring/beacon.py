@@ -31,7 +31,11 @@ from ga4gh.beacon.core.ports import (
 from ga4gh.beacon.core.responses import BeaconIdentity
 from ga4gh.beacon.core.service import BeaconService, BudgetRule
 from ga4gh.beacon.http.blueprint import PREFIX, beacon_blueprint, error_renderer
-from ga4gh.beacon.storage.adapters import CatalogueVariantFiles, TrustCenterConsent
+from ga4gh.beacon.storage.adapters import (
+    CatalogueVariantFiles,
+    LinkedClinicalFacts,
+    TrustCenterConsent,
+)
 from ga4gh.beacon.storage.budget import SqlQueryBudget
 from ga4gh.beacon.storage.consent import LiveConsentTable
 from ga4gh.beacon.storage.fhir_facts import FhirClinicalFacts
@@ -47,7 +51,7 @@ from ga4gh.beacon.storage.refresh import refresh_individuals
 from ga4gh.beacon.storage.sql import SqlBeaconIndex
 from ga4gh.catalogue.ports import GenomicCatalogue
 from ga4gh.refget.ports import SequenceRegistry
-from trust_center.ports import ConsentService
+from trust_center.ports import ConsentService, PseudonymService
 
 MIGRATIONS = (MigrationSet("beacon", "ga4gh.beacon.storage.migrations"),)
 
@@ -133,9 +137,17 @@ def live_consent(ctx: AppContext) -> LiveConsent | None:
 
 
 def clinical_facts(ctx: AppContext) -> ClinicalFacts:
-    """Clinical facts port: a wired one, else the adapter over the FHIR tables."""
-    return ctx.find(ClinicalFacts) or FhirClinicalFacts(  # type: ignore[type-abstract]
+    """Clinical facts port: a wired one, else the adapter over the FHIR tables; with a trust
+    center, donors (genome data center domain) are found under the clinical data node's
+    pseudonyms of the same case or person too."""
+    facts = ctx.find(ClinicalFacts) or FhirClinicalFacts(  # type: ignore[type-abstract]
         ctx.engine, ctx.settings.beacon.pseudonym_identifier_system)
+    pseudonyms = ctx.find(PseudonymService)  # type: ignore[type-abstract]
+    tc = ctx.settings.trust_center
+    if pseudonyms is None or not (tc.genome_data_center_id and tc.clinical_data_node_id):
+        return facts
+    return LinkedClinicalFacts(facts, pseudonyms, "grz:" + tc.genome_data_center_id,
+                               "kdk:" + tc.clinical_data_node_id)
 
 
 def research_consent(ctx: AppContext) -> ResearchConsent | None:

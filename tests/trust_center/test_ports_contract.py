@@ -156,3 +156,52 @@ def test_consent_changes_refuses_bad_input(app: Flask) -> None:
         with pytest.raises(InvalidInput) as exc:
             client._post("/consent/changes", body)
         assert exc.value.status == 400
+
+
+def test_link_contract(port: Any, tc: TrustCenterService) -> None:
+    reg = tc.register_case(ik=IK, arbeitsnummer="L-1", kvnr=KVNR, actor="le")
+    genomic = tc.exchange(reg.vorgangsnummer_genomic, GRZ).pseudonym
+    other = tc.register_case(ik=IK, arbeitsnummer="L-2", kvnr=KVNR2, actor="le")
+    lonely = tc.exchange(other.vorgangsnummer_genomic, GRZ).pseudonym
+    # Nothing issued in the clinical domain yet: nothing to link to.
+    assert port.link(GRZ, KDK, [genomic]) == {genomic: []}
+    clinical = tc.exchange(reg.vorgangsnummer_clinical, KDK).pseudonym
+    person = tc.derive(KDK, "http://fhir.de/sid/gkv/kvid-10", [KVNR])[0]
+    tc.derive(KDK, "http://fhir.de/sid/gkv/kvid-10", [KVNR2])  # another person
+    links = port.link(GRZ, KDK, [genomic, lonely, "k1." + "6" * 32])
+    assert sorted(links[genomic]) == sorted([clinical, person])
+    assert links[lonely] == [tc.derive(KDK, "http://fhir.de/sid/gkv/kvid-10", [KVNR2])[0]]
+    assert links["k1." + "6" * 32] == []
+    # And back: the person's pseudonym links to every dataset of the person's cases.
+    assert port.link(KDK, GRZ, [person]) == {person: [genomic]}
+    for target in ("project:P1", "tc:internal"):
+        with pytest.raises(InvalidIdentifier):
+            port.link(GRZ, target, [genomic])
+
+
+def test_link_needs_both_domains_over_http(app: Flask) -> None:
+    from config.context import app_context as ctx_of
+
+    client = app.test_client()
+    ctx = ctx_of(app)
+    # A token acting only in the GRZ domain may not learn clinical-domain pseudonyms.
+    principal_claims = {"domain": GRZ}
+    from common.auth import Principal
+    from trust_center.http.api import SCOPE_PSEUDONYMS
+
+    original = ctx.authenticator.authenticate
+    ctx.authenticator.authenticate = lambda header: Principal(  # type: ignore[method-assign]
+        subject="grz-node", scopes=frozenset({SCOPE_PSEUDONYMS}), claims=principal_claims)
+    try:
+        resp = client.post("/trust-center/pseudonyms/link", json={
+            "domain": GRZ, "toDomain": KDK, "pseudonyms": []})
+        assert resp.status_code == 403
+        principal_claims["domain"] = [GRZ, KDK]  # type: ignore[assignment]
+        resp = client.post("/trust-center/pseudonyms/link", json={
+            "domain": GRZ, "toDomain": KDK, "pseudonyms": ["k1." + "6" * 32]})
+        assert resp.status_code == 200 and resp.get_json() == {"links": {"k1." + "6" * 32: []}}
+        resp = client.post("/trust-center/pseudonyms/link", json={
+            "domain": GRZ, "toDomain": KDK, "pseudonyms": "x"})
+        assert resp.status_code == 400
+    finally:
+        ctx.authenticator.authenticate = original  # type: ignore[method-assign]

@@ -269,6 +269,21 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
             raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
         return _json({"pseudonyms": service.translate(_domain(body), items)})
 
+    @bp.post("/pseudonyms/link")
+    def link() -> Response:
+        """Pseudonyms issued in another domain for the same subjects; the caller must act
+        in both domains."""
+        who = _require(SCOPE_PSEUDONYMS)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        source = _domain(body)
+        target = _domain({"domain": body.get("toDomain")})
+        return _json({"links": service.link(source, target, items, actor=who.subject)})
+
     @bp.post("/corrections")
     def request_correction() -> Response:
         """A node asks the hospital behind a dataset pseudonym for a correction."""

@@ -305,6 +305,33 @@ def cases_of_persons(conn: Connection, person_ids: Sequence[str]) -> dict[str, l
     return out
 
 
+def persons_of_cases(conn: Connection, case_ids: Sequence[str]) -> dict[str, str]:
+    """Case id -> the keyed person id of its patient."""
+    out: dict[str, str] = {}
+    unique = list(dict.fromkeys(case_ids))
+    for start in range(0, len(unique), 500):
+        rows = conn.execute(select(case_t.c.id, case_t.c.person_id)
+                            .where(case_t.c.id.in_(unique[start:start + 500]))).all()
+        out.update((r[0], r[1]) for r in rows)
+    return out
+
+
+def pseudonyms_of_subjects(
+    conn: Connection, domain: str, case_ids: Sequence[str], person_ids: Sequence[str]
+) -> list[PseudonymRow]:
+    """Issued pseudonyms of a domain (any key version) whose subject is one of the cases (a
+    dataset of the case) or one of the persons."""
+    out: list[PseudonymRow] = []
+    cases, persons = list(dict.fromkeys(case_ids)), list(dict.fromkeys(person_ids))
+    for start in range(0, max(len(cases), len(persons)), 500):
+        cond = pseudonym_t.c.case_id.in_(cases[start:start + 500]) | \
+            pseudonym_t.c.person_id.in_(persons[start:start + 500])
+        rows = conn.execute(select(pseudonym_t).where(pseudonym_t.c.domain == domain, cond)
+                            .order_by(pseudonym_t.c.id)).all()
+        out += [_pseudonym_row(r) for r in rows]
+    return out
+
+
 def pseudonym_of_subject(
     conn: Connection, domain: str, version: int, subject: str
 ) -> str | None:

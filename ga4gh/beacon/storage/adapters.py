@@ -1,5 +1,7 @@
 """Adapters from other components' ports to the Beacon's ports: the genomics catalogue as
-a VariantFileSource and the trust center's ConsentService as ResearchConsent."""
+a VariantFileSource, the trust center's ConsentService as ResearchConsent and LiveConsent, and
+clinical facts of the genome data center's donors found under the clinical data node's
+pseudonyms through the trust center's PseudonymService.link."""
 
 from __future__ import annotations
 
@@ -8,7 +10,14 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ga4gh.beacon.core.ports import ConsentFeedPage, ConsentState, ReadFile, VariantFile
+from ga4gh.beacon.core.ports import (
+    ClinicalFact,
+    ClinicalFacts,
+    ConsentFeedPage,
+    ConsentState,
+    ReadFile,
+    VariantFile,
+)
 
 log = logging.getLogger("genomseq.beacon")
 _PAGE = 500
@@ -78,3 +87,33 @@ class TrustCenterConsent:
     def changes(self, since: int, limit: int = 1000) -> ConsentFeedPage:
         page = self.consent.consent_changes(self.domain, since, limit)
         return ConsentFeedPage(page.seq, frozenset(page.pseudonyms), page.more)
+
+
+class LinkedClinicalFacts:
+    """ClinicalFacts for the index's donors (pseudonyms of the genome data center's domain)
+    over facts stored under the clinical data node's pseudonyms: the two domains are
+    unlinkable by design, so the trust center names the clinical domain's pseudonyms of the
+    same case or person (``PseudonymService.link``); facts found under several are merged."""
+
+    def __init__(self, facts: ClinicalFacts, pseudonyms: Any, from_domain: str,
+                 to_domain: str) -> None:
+        self.inner = facts
+        self.pseudonyms = pseudonyms
+        self.from_domain = from_domain
+        self.to_domain = to_domain
+
+    def facts(self, pseudonyms: Sequence[str]) -> dict[str, ClinicalFact]:
+        links: dict[str, list[str]] = self.pseudonyms.link(
+            self.from_domain, self.to_domain, pseudonyms)
+        asked = set(pseudonyms) | {t for ts in links.values() for t in ts}
+        known = self.inner.facts(sorted(asked))
+        out: dict[str, ClinicalFact] = {}
+        for p in pseudonyms:
+            parts = [known[x] for x in dict.fromkeys([p, *links.get(p, [])]) if x in known]
+            if parts:
+                out[p] = ClinicalFact(
+                    sex=next((f.sex for f in parts if f.sex), None),
+                    birth_date=next((f.birth_date for f in parts if f.birth_date), None),
+                    diagnoses=tuple(sorted({d for f in parts for d in f.diagnoses})),
+                    phenotypes=tuple(sorted({h for f in parts for h in f.phenotypes})))
+        return out

@@ -173,3 +173,41 @@ def test_unreachable_trust_center_fails_the_query(ctx, client, tmp_path) -> None
         assert resp.get_json()["error"]["errorCode"] == 503
     finally:
         index.consent = wired
+
+
+def test_clinical_filters_find_patients_of_the_clinical_domain(app, ctx, client, clock,
+                                                               tmp_path) -> None:
+    """The FHIR node stores Patients under clinical-domain pseudonyms (the person's, from
+    the KVNR, or the case's clinical dataset pseudonym); the index holds genome-data-center
+    pseudonyms. The trust center links them, so filters match after `beacon refresh`."""
+    from tests.ga4gh.beacon.test_fhir_facts import ICD, put
+    from tests.ga4gh.beacon.test_queries import run_cli
+
+    p, q = _donors(ctx, ["minimal_consented_open_ended.json",
+                         "minimal_consented_open_ended.json"])
+    tc: TrustCenterService = ctx.get(TrustCenterService)
+    kdk = "kdk:" + ctx.settings.trust_center.clinical_data_node_id
+    person_p = tc.derive(kdk, "http://fhir.de/sid/gkv/kvid-10", [KVNRS[0]])[0]
+    reg = tc.register_case(ik=IK, arbeitsnummer="LIVE-1", kvnr=KVNRS[1], actor="le")
+    clinical_q = tc.exchange(reg.vorgangsnummer_clinical, kdk).pseudonym  # q's case: follow-up
+    with ctx.engine.begin() as conn:
+        put(conn, "Patient", "pat-p", {"gender": "female",
+                                       "identifier": [{"system": "urn:psn", "value": person_p}]})
+        put(conn, "Condition", "cp", {"subject": {"reference": "Patient/pat-p"},
+                                      "code": {"coding": [{"system": ICD, "code": "E11.9"}]}})
+        put(conn, "Patient", clinical_q, {"gender": "male"})
+        put(conn, "Condition", "cq", {"subject": {"reference": f"Patient/{clinical_q}"},
+                                      "code": {"coding": [{"system": ICD, "code": "I10"}]}})
+    _index(ctx, tmp_path, [p, q])
+    result = run_cli(app, "beacon", "refresh")
+    assert result.exit_code == 0, result.output
+    assert "2 individuals, 2 with research consent, 2 with clinical data" in result.output
+
+    def matching(filters: list[dict[str, str]]) -> set[str]:
+        doc = client.post(B + "/individuals", json={"query": {
+            "filters": filters, "requestedGranularity": "record"}}).get_json()
+        return {r["id"] for rs in doc["response"]["resultSets"] for r in rs["results"]}
+
+    assert matching([{"id": "ICD10GM:E11.9"}]) == {p}
+    assert matching([{"id": "ICD10GM:I10"}]) == {q}
+    assert matching([{"id": "NCIT:C16576"}]) == {p}  # female
