@@ -133,15 +133,14 @@ class LiveConsentTable:
         now = self.clock_us()
         head = self.consent.changes(0, limit=0).seq
         with write_transaction(self.engine) as conn:
+            # Two first requests may race here: the row is created once, then locked.
+            conn.execute(text("INSERT INTO beacon_consent_state (id, domain, seq, evaluated_at) "
+                              "VALUES (1, '', 0, 0) ON CONFLICT (id) DO NOTHING"))
             self._lock(conn)
             pseudonyms = [r[0] for r in conn.execute(text(
                 "SELECT DISTINCT pseudonym FROM beacon_individual ORDER BY pseudonym"))]
             n = self._write(conn, pseudonyms, now)
-            params = {"d": self.consent.domain, "s": head, "t": now // 1_000_000}
-            moved = conn.execute(text(
+            conn.execute(text(
                 "UPDATE beacon_consent_state SET domain = :d, seq = :s, evaluated_at = :t "
-                "WHERE id = 1"), params)
-            if moved.rowcount == 0:
-                conn.execute(text("INSERT INTO beacon_consent_state (id, domain, seq, "
-                                  "evaluated_at) VALUES (1, :d, :s, :t)"), params)
+                "WHERE id = 1"), {"d": self.consent.domain, "s": head, "t": now // 1_000_000})
         return n
