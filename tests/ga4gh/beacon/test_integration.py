@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from ga4gh.beacon.core.ports import ResearchConsent, VariantFileSource
 from ga4gh.beacon.storage.adapters import TrustCenterConsent
@@ -147,3 +148,20 @@ def test_bcf_indexes_like_vcf(ctx, vcfs, tmp_path) -> None:
     from_bcf = build_index(ctx.engine, [VariantFile("b", "ds", str(bcf), format="BCF")],
                            "GRCh38")
     assert (from_bcf.records, from_bcf.rows) == (from_vcf.records, from_vcf.rows) == (4, 11)
+
+
+def test_index_command_with_reads(app, ctx, client, vcfs, bams) -> None:
+    result = run_cli(app, "beacon", "index", "--file", str(vcfs["ds-public"]), "--reads",
+                     str(bams["run-p1"]), "--reads", str(bams["run-c1"]), "--dataset", "ds-f")
+    assert result.exit_code == 0, result.output
+    assert "indexed 3 runs from 2 read files" in result.output
+    with ctx.engine.connect() as conn:
+        runs = conn.execute(text("SELECT r.id, i.pseudonym, r.sample FROM beacon_run r JOIN "
+                                 "beacon_individual i ON i.pk = r.individual_pk "
+                                 "ORDER BY r.id")).all()
+    # Without --donor the @RG sample names are the donors (as VCF sample names are); a file
+    # of one sample is one run with the file's id, one of two samples two runs.
+    assert sorted((r[1], r[2]) for r in runs) == [("P1", "P1"), ("normal", "normal"),
+                                                  ("tumor", "tumor")]
+    ids = {r[0] for r in runs}
+    assert "p1.bam" in ids and sum(i.startswith("c1.bam:") for i in ids) == 2
