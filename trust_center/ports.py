@@ -160,7 +160,8 @@ class ConsentService(Protocol):
     def consent_changes(self, domain: str, since: int, limit: int = 1000) -> ConsentChanges:
         """The domain's pseudonyms whose consent changed after feed position ``since``
         (at most ``limit`` changes per page). ``limit=0`` only reports the newest position:
-        a consumer that just evaluated everything starts there."""
+        a consumer that just evaluated everything starts there. A ``seq`` below ``since``
+        means the feed restarted: the consumer must re-evaluate everything."""
         ...
 
     def record_participation(

@@ -539,7 +539,9 @@ class TrustCenterService:
             rows = sql.consent_changes_since(conn, since, limit + 1)
             page = rows[:limit]
             if not page:
-                return ConsentChanges(since, frozenset(), False)
+                # Below ``since`` if this feed restarted (a restored database): the consumer
+                # then knows its position is meaningless and starts over.
+                return ConsentChanges(min(since, sql.consent_head(conn)), frozenset(), False)
             pseudonyms = sql.pseudonyms_of_cases(conn, str(node), [c for _s, c in page])
         return ConsentChanges(page[-1][0], frozenset(pseudonyms), len(rows) > limit)
 

@@ -136,6 +136,8 @@ def test_consent_status_and_change_feed_contract(port: Any, tc: TrustCenterServi
     assert port.consent_changes(GRZ, page.seq) == port.consent_changes(GRZ, page.seq) and \
         port.consent_changes(GRZ, page.seq).pseudonyms == frozenset()
     assert port.consent_changes(GRZ, 0, limit=0).seq == page.seq
+    # A position beyond the feed (it restarted) is answered with the feed's own position.
+    assert port.consent_changes(GRZ, page.seq + 100).seq == page.seq
     # Another domain's feed names only its own pseudonyms (none here).
     assert port.consent_changes(KDK, since).pseudonyms == frozenset()
     status = port.consent_status(GRZ, [p, q], Purpose.RESEARCH)

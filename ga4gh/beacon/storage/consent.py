@@ -69,6 +69,8 @@ class LiveConsentTable:
         if seq is None or domain != self.consent.domain:
             return self.evaluate_all()
         page = self.consent.changes(seq)
+        if page.seq < seq:  # the trust center's feed restarted: the position means nothing
+            return self.evaluate_all()
         if page.seq == seq and not page.more and (due is None or due > now):
             return 0
         return self._apply(now)
@@ -82,17 +84,20 @@ class LiveConsentTable:
     def _apply(self, now: int) -> int:
         with write_transaction(self.engine) as conn:
             seq, domain = self._lock(conn)
-            if seq is None or domain != self.consent.domain:
-                full = True
-            else:
-                changed: set[str] = set()
+            full = seq is None or domain != self.consent.domain
+            changed: set[str] = set()
+            if not full:
+                assert seq is not None
                 while True:
                     page = self.consent.changes(seq)
+                    if page.seq < seq:
+                        full = True
+                        break
                     changed |= page.pseudonyms
                     seq = max(seq, page.seq)
                     if not page.more or len(changed) > _FULL_AFTER:
                         break
-                full = len(changed) > _FULL_AFTER
+                full = full or len(changed) > _FULL_AFTER
             if not full:
                 due = [r[0] for r in conn.execute(text(
                     "SELECT DISTINCT pseudonym FROM beacon_individual "

@@ -176,6 +176,8 @@ class FakeConsent:
         if limit == 0:
             return ConsentFeedPage(len(self.feed), frozenset(), len(self.feed) > since)
         page = self.feed[since:since + limit]
+        if not page:  # a restarted feed answers a position below the caller's
+            return ConsentFeedPage(min(since, len(self.feed)), frozenset())
         return ConsentFeedPage(since + len(page), frozenset(page),
                                since + len(page) < len(self.feed))
 

@@ -144,6 +144,14 @@ def test_only_changed_pseudonyms_are_asked_again(ctx, client, tmp_path) -> None:
         fake.feed.append("not-indexed")
         assert _individuals(client) == {"A1", "A3"}
         assert fake.asked == ["A2"]
+        # The trust center's feed restarted (a restored database): everything is asked again.
+        fake.asked.clear()
+        fake.feed.clear()
+        assert _individuals(client) == {"A1", "A3"}
+        assert sorted(fake.asked) == ["A1", "A2", "A3"]
+        fake.asked.clear()
+        _individuals(client)
+        assert fake.asked == []
         # Another pseudonym domain's position means nothing here: everything is asked again.
         fake.asked.clear()
         fake.domain = "grz:OTHER"
