@@ -60,12 +60,17 @@ class LiveConsentTable:
             "(SELECT MIN(consent_until_us) FROM beacon_individual)")).one()
         return row[0], row[1], row[2]
 
-    def sync(self) -> int:
+    def sync(self, conn: Any = None) -> int:
         """Bring the table up to date before a query; returns how many pseudonyms were
-        re-evaluated (0 in the common case: one SELECT and one feed call)."""
+        re-evaluated (0 in the common case: one SELECT and one feed call). With ``conn`` the
+        state is read on the request's own connection (no extra checkout or round trip);
+        updates always run in a transaction of their own."""
         now = self.clock_us()
-        with self.engine.connect() as conn:
+        if conn is not None:
             seq, domain, due = self._state(conn)
+        else:
+            with self.engine.connect() as own:
+                seq, domain, due = self._state(own)
         if seq is None or domain != self.consent.domain:
             return self.evaluate_all()
         page = self.consent.changes(seq)

@@ -120,9 +120,11 @@ class SqlBeaconIndex:
         if getattr(self._local, "conn", None) is not None:
             yield
             return
-        if self.consent is not None:
-            self.consent.sync()
         with self.engine.connect() as conn:
+            if self.consent is not None and self.consent.sync(conn):
+                # Changes were applied in another transaction: a fresh one sees them (on
+                # SQLite the state read opened a snapshot older than them).
+                conn.rollback()
             self._local.conn = conn
             try:
                 yield
