@@ -19,7 +19,13 @@ from common.errors import GenomseqError, InvalidInput, NotFound, PermissionDenie
 from trust_center.core import errors as tc_errors
 from trust_center.core.consent import ConsentDecision, Purpose
 from trust_center.core.identifiers import DataKind
-from trust_center.ports import DatasetPseudonym, ParticipationDeclaration, PseudonymInfo
+from trust_center.ports import (
+    ConsentChanges,
+    ConsentStatus,
+    DatasetPseudonym,
+    ParticipationDeclaration,
+    PseudonymInfo,
+)
 
 # Problem "code" -> error type raised to the caller.
 _ERRORS: dict[str, type[GenomseqError]] = {
@@ -128,6 +134,19 @@ class HttpTrustCenterClient:
             out.update(data["pseudonyms"])
         return out
 
+    def link(
+        self, from_domain: str, to_domain: str, pseudonyms: Sequence[str]
+    ) -> dict[str, list[str]]:
+        """See PseudonymService.link."""
+        out: dict[str, list[str]] = {}
+        values = list(dict.fromkeys(pseudonyms))
+        for start in range(0, len(values), 10_000):
+            data = self._post("/pseudonyms/link", {
+                "domain": from_domain, "toDomain": to_domain,
+                "pseudonyms": values[start:start + 10_000]})
+            out.update({k: list(v) for k, v in data["links"].items()})
+        return out
+
     # --- ConsentService --------------------------------------------------------------------
 
     def may_use(
@@ -169,6 +188,32 @@ class HttpTrustCenterClient:
                 return frozenset()
             out.update(data["permitted"])
         return frozenset(out)
+
+    def consent_status(
+        self, domain: str, pseudonyms: Sequence[str], purpose: Purpose
+    ) -> dict[str, ConsentStatus]:
+        """See ConsentService.consent_status. An unreachable trust center raises
+        TrustCenterUnavailable: a caller keeping consent-derived state must not take it as
+        a "no" that holds indefinitely."""
+        out: dict[str, ConsentStatus] = {}
+        values = list(dict.fromkeys(pseudonyms))
+        for start in range(0, len(values), 10_000):
+            data = self._post("/consent/status", {
+                "domain": domain, "purpose": Purpose(purpose).value,
+                "pseudonyms": values[start:start + 10_000]})
+            for item in data["status"]:
+                until = item.get("until")
+                out[item["pseudonym"]] = ConsentStatus(
+                    bool(item["allowed"]),
+                    datetime.fromisoformat(until.replace("Z", "+00:00")) if until else None)
+        return out
+
+    def consent_changes(self, domain: str, since: int, limit: int = 1000) -> ConsentChanges:
+        """See ConsentService.consent_changes (raises TrustCenterUnavailable if unreachable)."""
+        data = self._post("/consent/changes", {"domain": domain, "since": since,
+                                               "limit": min(limit, 10_000)})
+        return ConsentChanges(int(data["seq"]), frozenset(data["pseudonyms"]),
+                              bool(data["more"]))
 
     def record_participation(
         self, domain: str, pseudonym: str, declarations: Sequence[ParticipationDeclaration]

@@ -51,6 +51,26 @@ class ParticipationDeclaration:
     date: date
 
 
+@dataclass(frozen=True)
+class ConsentStatus:
+    """A consent answer at the moment of asking, and until when it holds: it may change at
+    ``until`` (a dated statement takes effect, a consent period begins or ends) or when a
+    new consent change is recorded (see :meth:`ConsentService.consent_changes`); None means
+    no scheduled change."""
+
+    allowed: bool
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConsentChanges:
+    """A page of the consent change feed of one domain."""
+
+    seq: int  # the feed position this page reaches; ask again from here
+    pseudonyms: frozenset[str]  # the domain's pseudonyms whose consent may have changed
+    more: bool  # further changes follow beyond ``seq``
+
+
 @runtime_checkable
 class PseudonymService(Protocol):
     """Pseudonyms for a domain: exchange Vorgangsnummern, derive and look up pseudonyms."""
@@ -91,6 +111,15 @@ class PseudonymService(Protocol):
         rotation a node re-keys its stored data with this; unknown ones are left out)."""
         ...
 
+    def link(
+        self, from_domain: str, to_domain: str, pseudonyms: Sequence[str]
+    ) -> dict[str, list[str]]:
+        """Each pseudonym of ``from_domain`` -> the pseudonyms issued in ``to_domain`` for the
+        same subject (datasets of the same case, the same person), e.g. a genome data
+        center's donor to the clinical data node's Patient of one deployment; [] if none.
+        Over HTTP the caller must act in both domains."""
+        ...
+
 
 @runtime_checkable
 class ConsentService(Protocol):
@@ -120,6 +149,21 @@ class ConsentService(Protocol):
         ``pseudonyms`` whose data may be used for ``purpose`` (default deny)."""
         ...
 
+    def consent_status(
+        self, domain: str, pseudonyms: Sequence[str], purpose: Purpose
+    ) -> dict[str, ConsentStatus]:
+        """For each pseudonym: may its data be used for ``purpose`` now, and until when does
+        that answer hold (default deny; unknown pseudonyms are "no" with no scheduled change).
+        """
+        ...
+
+    def consent_changes(self, domain: str, since: int, limit: int = 1000) -> ConsentChanges:
+        """The domain's pseudonyms whose consent changed after feed position ``since``
+        (at most ``limit`` changes per page). ``limit=0`` only reports the newest position:
+        a consumer that just evaluated everything starts there. A ``seq`` below ``since``
+        means the feed restarted: the consumer must re-evaluate everything."""
+        ...
+
     def record_participation(
         self, domain: str, pseudonym: str, declarations: Sequence[ParticipationDeclaration]
     ) -> None:
@@ -137,8 +181,10 @@ class ConsentService(Protocol):
 
 
 __all__ = [
+    "ConsentChanges",
     "ConsentDecision",
     "ConsentService",
+    "ConsentStatus",
     "DataKind",
     "DatasetPseudonym",
     "ParticipationDeclaration",

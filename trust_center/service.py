@@ -59,7 +59,13 @@ from trust_center.core.pseudonyms import (
     parse_pseudonym,
     person_subject,
 )
-from trust_center.ports import DatasetPseudonym, ParticipationDeclaration, PseudonymInfo
+from trust_center.ports import (
+    ConsentChanges,
+    ConsentStatus,
+    DatasetPseudonym,
+    ParticipationDeclaration,
+    PseudonymInfo,
+)
 from trust_center.storage import sql
 
 # Identifier systems whose values are KVNRs (unchangeable part): pseudonyms derived from them
@@ -213,6 +219,8 @@ class TrustCenterService:
                     arbeitsnummer_enc=self.keys.encrypt_arbeitsnummer(case_id, ik, arbeitsnummer),
                     person_id=person_id, mode=mode, created_us=now_us,
                 )
+                # A person pseudonym answers for all the person's cases: a new one changes it.
+                sql.log_consent_change(conn, [case_id], now_us)
             else:
                 case = sql.get_case(conn, existing)
                 assert case is not None
@@ -411,6 +419,44 @@ class TrustCenterService:
                                       else self.keys.pseudonym(node, version, row.subject))
         return out
 
+    def link(
+        self, from_domain: str, to_domain: str, pseudonyms: Sequence[str], actor: str = ""
+    ) -> dict[str, list[str]]:
+        """The pseudonyms already issued in ``to_domain`` for the subject of each pseudonym of
+        ``from_domain``: the datasets of the same case and the same person's pseudonym (e.g. a
+        genome data center's donor -> the clinical data node's Patient). Only issued
+        pseudonyms are answered (nothing new is derived); unknown ones map to []. Audited."""
+        source, target = Domain.parse(from_domain), Domain.parse(to_domain)
+        if DomainKind.TRUST_CENTER in (source.kind, target.kind) or \
+                target.kind == DomainKind.RESEARCH_PROJECT:
+            raise InvalidIdentifier("pseudonyms link only between node domains; research "
+                                    "projects get theirs with consent (project pseudonyms)")
+        with write_transaction(self.engine) as conn:
+            rows = sql.find_pseudonyms(conn, str(source), pseudonyms)
+            case_persons = sql.persons_of_cases(
+                conn, [r.case_id for r in rows.values() if r.case_id])
+            persons_cases = sql.cases_of_persons(
+                conn, [r.person_id for r in rows.values() if r.person_id])
+            subjects: dict[str, tuple[set[str], str | None]] = {}
+            for value, row in rows.items():
+                person = row.person_id or case_persons.get(row.case_id or "")
+                cases = {row.case_id} if row.case_id else set(
+                    persons_cases.get(row.person_id or "", []))
+                subjects[value] = (cases, person)
+            found = sql.pseudonyms_of_subjects(
+                conn, str(target), sorted({c for cs, _ in subjects.values() for c in cs}),
+                sorted({p for _, p in subjects.values() if p}))
+            out: dict[str, list[str]] = {}
+            for value in dict.fromkeys(pseudonyms):
+                cases, person = subjects.get(value, (set(), None))
+                out[value] = [t.pseudonym for t in found
+                              if (t.case_id is not None and t.case_id in cases)
+                              or (person is not None and t.person_id == person)]
+            self.audit.append("pseudonym.linked", actor or str(source), {
+                "from": str(source), "to": str(target), "asked": len(out),
+                "linked": sum(1 for v in out.values() if v)}, conn=conn)
+        return out
+
     # --- resolving pseudonyms to cases ---------------------------------------------------------
 
     def _resolve(self, conn: Connection, node: Domain, pseudonym: str) -> tuple[
@@ -467,6 +513,43 @@ class TrustCenterService:
         except (InvalidIdentifier, ValueError):
             return frozenset()
         now = self.now()
+        evaluated = self._evaluate(node, pseudonyms, purpose, on or now, now, horizon=False)
+        return frozenset(value for value, status in evaluated.items() if status.allowed)
+
+    def consent_status(
+        self, domain: str, pseudonyms: Sequence[str], purpose: Purpose
+    ) -> dict[str, ConsentStatus]:
+        """Each pseudonym's answer for ``purpose`` now and the moment it may change."""
+        try:
+            node = Domain.parse(domain)
+            purpose = Purpose(purpose)
+        except (InvalidIdentifier, ValueError):
+            return {p: ConsentStatus(False) for p in pseudonyms}
+        now = self.now()
+        evaluated = self._evaluate(node, pseudonyms, purpose, now, now, horizon=True)
+        return {p: evaluated.get(p, ConsentStatus(False)) for p in pseudonyms}
+
+    def consent_changes(self, domain: str, since: int, limit: int = 1000) -> ConsentChanges:
+        """The domain's pseudonyms whose consent changed after feed position ``since``."""
+        node = Domain.parse(domain)
+        with self.engine.connect() as conn:
+            if limit <= 0:
+                head = sql.consent_head(conn)
+                return ConsentChanges(head, frozenset(), head > since)
+            rows = sql.consent_changes_since(conn, since, limit + 1)
+            page = rows[:limit]
+            if not page:
+                # Below ``since`` if this feed restarted (a restored database): the consumer
+                # then knows its position is meaningless and starts over.
+                return ConsentChanges(min(since, sql.consent_head(conn)), frozenset(), False)
+            pseudonyms = sql.pseudonyms_of_cases(conn, str(node), [c for _s, c in page])
+        return ConsentChanges(page[-1][0], frozenset(pseudonyms), len(rows) > limit)
+
+    def _evaluate(self, node: Domain, pseudonyms: Sequence[str], purpose: Purpose,
+                  on: date | datetime, now: datetime, *, horizon: bool
+                  ) -> dict[str, ConsentStatus]:
+        """Known pseudonyms -> decision (every case behind one must permit) and, with
+        ``horizon``, the first moment after ``now`` when any of its cases may change."""
         with self.engine.connect() as conn:
             rows = sql.find_pseudonyms(conn, str(node), pseudonyms)
             persons = sql.cases_of_persons(conn, [
@@ -485,13 +568,19 @@ class TrustCenterService:
                 s, c = self._consent_of(conn, all_cases[start:start + 500])
                 statements.update(s)
                 consents.update(c)
-        allowed_case = {
-            case: consent_rules.decide(purpose, on or now, now, statements.get(case, []),
-                                       consents.get(case, [])).allowed
-            for case in all_cases
-        }
-        return frozenset(value for value, cases in cases_of.items()
-                         if cases and all(allowed_case[c] for c in cases))
+        allowed_case: dict[str, bool] = {}
+        until_case: dict[str, datetime | None] = {}
+        for case in all_cases:
+            st, bc = statements.get(case, []), consents.get(case, [])
+            allowed_case[case] = consent_rules.decide(purpose, on, now, st, bc).allowed
+            if horizon:
+                until_case[case] = consent_rules.next_change(st, bc, now)
+        out: dict[str, ConsentStatus] = {}
+        for value, cases in cases_of.items():
+            untils = [u for c in cases if (u := until_case.get(c)) is not None]
+            out[value] = ConsentStatus(bool(cases) and all(allowed_case[c] for c in cases),
+                                       min(untils, default=None))
+        return out
 
     def _consent_of(self, conn: Connection, cases: list[str]) -> tuple[
             dict[str, list[ParticipationStatement]], dict[str, list[dict[str, Any]]]]:
@@ -536,6 +625,7 @@ class TrustCenterService:
             for row in rows:
                 row["case_id"] = case_id
             sql.insert_participation(conn, rows)
+            sql.log_consent_change(conn, [case_id], now_us)
             self.audit.append("consent.participation", actor or str(node), {
                 "case": case_id,
                 "scopes": [f"{r['scope']}={r['status']}@{r['declared_on'].isoformat()}"
@@ -550,7 +640,9 @@ class TrustCenterService:
         consent_id = _new_id()
         with write_transaction(self.engine) as conn:
             case_id = self._single_case(conn, node, pseudonym)
-            sql.insert_broad_consent(conn, consent_id, case_id, stored, self._clock_us())
+            now_us = self._clock_us()
+            sql.insert_broad_consent(conn, consent_id, case_id, stored, now_us)
+            sql.log_consent_change(conn, [case_id], now_us)
             self.audit.append("consent.broad-consent", actor or str(node), {
                 "case": case_id, "consent": consent_id, "status": str(stored.get("status")),
                 "policies": sorted(str(p.get("uri")) for p in stored.get("policy") or [])},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 from pathlib import Path
 
 import click
@@ -19,18 +18,32 @@ from config.context import AppContext, app_context
 from config.settings import SettingsError
 from config.wiring import Component
 from ga4gh.beacon.core.access import AccessPolicy, Disclosure
-from ga4gh.beacon.core.assemblies import canonical_chrom, normalise_assembly
+from ga4gh.beacon.core.assemblies import normalise_assembly
 from ga4gh.beacon.core.model import API_VERSION
-from ga4gh.beacon.core.ports import ClinicalFacts, ResearchConsent, VariantFile, VariantFileSource
+from ga4gh.beacon.core.ports import (
+    ClinicalFacts,
+    LiveConsent,
+    ReadFile,
+    ResearchConsent,
+    VariantFile,
+    VariantFileSource,
+)
 from ga4gh.beacon.core.responses import BeaconIdentity
 from ga4gh.beacon.core.service import BeaconService, BudgetRule
 from ga4gh.beacon.http.blueprint import PREFIX, beacon_blueprint, error_renderer
-from ga4gh.beacon.storage.adapters import CatalogueVariantFiles, TrustCenterConsent
+from ga4gh.beacon.storage.adapters import (
+    CatalogueVariantFiles,
+    LinkedClinicalFacts,
+    TrustCenterConsent,
+)
 from ga4gh.beacon.storage.budget import SqlQueryBudget
+from ga4gh.beacon.storage.consent import LiveConsentTable
 from ga4gh.beacon.storage.fhir_facts import FhirClinicalFacts
+from ga4gh.beacon.storage.genes import load_genes
 from ga4gh.beacon.storage.hpo import bundled_hpo
 from ga4gh.beacon.storage.loader import (
     build_index,
+    index_runs,
     record_sequence_digests,
     set_contig_digests,
 )
@@ -38,7 +51,7 @@ from ga4gh.beacon.storage.refresh import refresh_individuals
 from ga4gh.beacon.storage.sql import SqlBeaconIndex
 from ga4gh.catalogue.ports import GenomicCatalogue
 from ga4gh.refget.ports import SequenceRegistry
-from trust_center.ports import ConsentService
+from trust_center.ports import ConsentService, PseudonymService
 
 MIGRATIONS = (MigrationSet("beacon", "ga4gh.beacon.storage.migrations"),)
 
@@ -71,8 +84,10 @@ def build_service(ctx: AppContext) -> BeaconService:
         raise SettingsError(f"beacon: {exc}: dataset_security_levels takes "
                             "dataset=public|registered|controlled, default_assembly GRCh37 or "
                             "GRCh38") from exc
+    live = live_consent(ctx)
     return BeaconService(
-        SqlBeaconIndex(ctx.engine), identity, policy,
+        SqlBeaconIndex(ctx.engine, LiveConsentTable(ctx.engine, live) if live else None),
+        identity, policy,
         Disclosure(b.count_threshold, b.small_count_policy, b.count_rounding),
         default_assembly=b.default_assembly,
         budget=SqlQueryBudget(ctx.engine),
@@ -112,10 +127,27 @@ def _provide_adapters(ctx: AppContext) -> None:
         ctx.provide(ResearchConsent, TrustCenterConsent(consent, domain))  # type: ignore[type-abstract]
 
 
+def live_consent(ctx: AppContext) -> LiveConsent | None:
+    """The trust center's consent (in-process or HTTP) as the Beacon's live consent port, in
+    the genome data center's pseudonym domain; None if no trust center is wired."""
+    consent = ctx.find(ConsentService)  # type: ignore[type-abstract]
+    if consent is None:
+        return None
+    return TrustCenterConsent(consent, "grz:" + ctx.settings.trust_center.genome_data_center_id)
+
+
 def clinical_facts(ctx: AppContext) -> ClinicalFacts:
-    """Clinical facts port: a wired one, else the adapter over the FHIR tables."""
-    return ctx.find(ClinicalFacts) or FhirClinicalFacts(  # type: ignore[type-abstract]
+    """Clinical facts port: a wired one, else the adapter over the FHIR tables; with a trust
+    center, donors (genome data center domain) are found under the clinical data node's
+    pseudonyms of the same case or person too."""
+    facts = ctx.find(ClinicalFacts) or FhirClinicalFacts(  # type: ignore[type-abstract]
         ctx.engine, ctx.settings.beacon.pseudonym_identifier_system)
+    pseudonyms = ctx.find(PseudonymService)  # type: ignore[type-abstract]
+    tc = ctx.settings.trust_center
+    if pseudonyms is None or not (tc.genome_data_center_id and tc.clinical_data_node_id):
+        return facts
+    return LinkedClinicalFacts(facts, pseudonyms, "grz:" + tc.genome_data_center_id,
+                               "kdk:" + tc.clinical_data_node_id)
 
 
 def research_consent(ctx: AppContext) -> ResearchConsent | None:
@@ -140,12 +172,32 @@ def record_collection_digests(ctx: AppContext, digests: set[str]) -> int:
 
 
 def refresh(ctx: AppContext) -> str:
-    """Refresh consent and clinical facts snapshots; a one-line summary."""
+    """Refresh the clinical facts snapshot and re-evaluate every individual's consent; a
+    one-line summary."""
+    table = _live_table(ctx)
     stats = refresh_individuals(ctx.engine, research_consent(ctx), clinical_facts(ctx),
                                 require_consent=ctx.settings.beacon.require_consent,
-                                today=dt.date.today(), hpo=bundled_hpo())
+                                today=dt.date.today(), hpo=bundled_hpo(),
+                                update_consent=table is None)
+    if table is not None:
+        table.evaluate_all()
+        with ctx.engine.connect() as conn:
+            stats.consented = int(conn.execute(text(
+                "SELECT COUNT(*) FROM beacon_individual WHERE research_consent = :y"),
+                {"y": True}).scalar_one())
     return (f"{stats.individuals} individuals, {stats.consented} with research consent, "
             f"{stats.with_facts} with clinical data")
+
+
+def _live_table(ctx: AppContext) -> LiveConsentTable | None:
+    """The live consent table of the wired Beacon service (or a new one for the CLI)."""
+    service = ctx.find(BeaconService)
+    index = getattr(service, "index", None) if service is not None else None
+    table = getattr(index, "consent", None)
+    if isinstance(table, LiveConsentTable):
+        return table
+    live = live_consent(ctx)
+    return LiveConsentTable(ctx.engine, live) if live is not None else None
 
 
 @click.group("beacon")
@@ -156,32 +208,40 @@ def beacon_cli() -> None:
 @beacon_cli.command("index")
 @click.option("--file", "files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Index this VCF/BCF instead of the catalogue (repeatable).")
+@click.option("--reads", "reads", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Index this BAM/CRAM as a run (repeatable; with --file).")
 @click.option("--dataset", default="default", show_default=True,
-              help="Dataset of the --file files.")
+              help="Dataset of the --file and --reads files.")
 @click.option("--donor", default=None, help="Donor pseudonym owning the --file files' samples.")
 @click.option("--reference", type=click.Path(exists=True, dir_okay=False), default=None,
               help="FASTA of the assembly: record refget/MD5 digests of indexed contigs.")
 @click.option("--append", is_flag=True, help="Add to the index instead of rebuilding it.")
 @with_appcontext
-def index_command(files: tuple[str, ...], dataset: str, donor: str | None,
-                  reference: str | None, append: bool) -> None:
-    """Rebuild the variant index from catalogued VCF/BCF files (or the given files)."""
+def index_command(files: tuple[str, ...], reads: tuple[str, ...], dataset: str,
+                  donor: str | None, reference: str | None, append: bool) -> None:
+    """Rebuild the variant index from catalogued VCF/BCF files (or the given files), and the
+    runs from catalogued BAM/CRAM files (or the given --reads files)."""
     from tqdm import tqdm
 
     ctx = app_context()
-    if files:
+    if files or reads:
         sources = [VariantFile(id=Path(f).name, dataset=dataset, path=str(Path(f).resolve()),
                                donor_pseudonym=donor) for f in files]
+        read_files = [ReadFile(id=Path(f).name, dataset=dataset, path=str(Path(f).resolve()),
+                               donor_pseudonym=donor) for f in reads]
     else:
         catalogue = ctx.find(VariantFileSource)  # type: ignore[type-abstract]
         if catalogue is None:
             raise click.ClickException("no genomics catalogue is wired: pass --file")
         sources = list(catalogue.variant_files())
+        read_files = list(catalogue.read_files())
     with tqdm(unit=" records", unit_scale=True, desc="beacon index") as bar:
         stats = build_index(ctx.engine, sources, ctx.settings.beacon.default_assembly,
                             rebuild=not append, progress=bar.update)
     click.echo(f"indexed {stats.files} files: {stats.records} records, {stats.rows} rows in "
                f"{stats.seconds:.1f} s ({stats.records_per_second:,.0f} records/s)")
+    runs = index_runs(ctx.engine, read_files)
+    click.echo(f"indexed {runs} runs from {len(read_files)} read files")
     if reference:
         n = set_contig_digests(ctx.engine, reference, ctx.settings.beacon.default_assembly)
         click.echo(f"digests recorded for {n} contigs")
@@ -200,47 +260,19 @@ def refresh_command() -> None:
 
 
 @beacon_cli.command("genes")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--assembly", default="GRCh38", show_default=True)
 @with_appcontext
-def genes_command(path: str, assembly: str) -> None:
-    """Load a gene table for geneId queries: GTF/GFF3 (gene lines, gene_name/Name) or a BED/TSV
-    of chrom, 0-based start, end, symbol. Replaces the table of that assembly."""
-    ctx = app_context()
-    assembly = normalise_assembly(assembly)
-    rows = []
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt") as fh:  # type: ignore[operator]
-        for line in fh:
-            if line.startswith(("#", "track", "browser")) or not line.strip():
-                continue
-            cols = line.rstrip("\n").split("\t")
-            if len(cols) >= 9 and cols[2] == "gene":
-                attrs = cols[8]
-                symbol = None
-                for key in ("gene_name", "Name", "gene"):
-                    for part in attrs.replace("=", " ").split(";"):
-                        k, _, v = part.strip().partition(" ")
-                        if k == key and v:
-                            symbol = v.strip().strip('"')
-                            break
-                    if symbol:
-                        break
-                if not symbol:
-                    continue
-                chrom, start, end = cols[0], int(cols[3]) - 1, int(cols[4])
-            elif len(cols) >= 4:
-                chrom, start, end, symbol = cols[0], int(cols[1]), int(cols[2]), cols[3]
-            else:
-                continue
-            rows.append({"a": assembly, "s": symbol, "c": canonical_chrom(chrom, assembly) or chrom,
-                         "b": start, "e": end})
-    with write_transaction(ctx.engine) as conn:
-        conn.execute(text("DELETE FROM beacon_gene WHERE assembly = :a"), {"a": assembly})
-        if rows:
-            conn.execute(text("INSERT INTO beacon_gene (assembly, symbol, chrom, start_pos, "
-                              "end_pos) VALUES (:a, :s, :c, :b, :e)"), rows)
-    click.echo(f"loaded {len(rows)} genes for {assembly}")
+def genes_command(path: Path, assembly: str) -> None:
+    """Load the gene table for geneId queries from GFF3 or GTF (gene features; symbol from
+    gene_name, Name or gene) or BED (chrom, 0-based start, end, symbol), plain or gzipped.
+    Replaces the table of that assembly."""
+    try:
+        assembly = normalise_assembly(assembly)
+        n = load_genes(app_context().engine, path, assembly)
+    except GenomseqError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"loaded {n} genes for {assembly}")
 
 
 DEMO_DATASET = "beacon-demo"
@@ -274,11 +306,16 @@ def seed_demo(ctx: AppContext) -> list[str]:
     build_index(ctx.engine, [VariantFile("beacon-demo.vcf.gz", DEMO_DATASET, str(path))],
                 ctx.settings.beacon.default_assembly, rebuild=False)
     # Synthetic donors have no consent in the trust center; the demo marks them as consenting
-    # (only these rows). `genomseq beacon refresh` puts the real consent state back.
+    # with no scheduled re-evaluation (only these rows; the trust center's change feed never
+    # names them). `genomseq beacon refresh` puts the real consent state back.
+    table = _live_table(ctx)
+    if table is not None:
+        table.evaluate_all()  # start the feed here, so the first query does not redo it all
     with write_transaction(ctx.engine) as conn:
         conn.execute(text(
-            "UPDATE beacon_individual SET research_consent = :yes WHERE dataset_pk = "
-            "(SELECT pk FROM beacon_dataset WHERE id = :d)"), {"yes": True, "d": DEMO_DATASET})
+            "UPDATE beacon_individual SET research_consent = :yes, consent_until_us = NULL "
+            "WHERE dataset_pk = (SELECT pk FROM beacon_dataset WHERE id = :d)"),
+            {"yes": True, "d": DEMO_DATASET})
     return [
         f"curl '{{base}}{PREFIX}/g_variants?referenceName=1&start=9999&end=60000"
         "&requestedGranularity=count'",

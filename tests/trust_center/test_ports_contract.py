@@ -13,6 +13,7 @@ import pytest
 import requests
 from flask import Flask
 
+from common.errors import InvalidInput
 from config.context import app_context
 from trust_center.client import HttpTrustCenterClient
 from trust_center.core.consent import ParticipationScope, Purpose, ScopeStatus
@@ -24,7 +25,7 @@ from trust_center.core.errors import (
     VorgangsnummerUsed,
     WrongNodeKind,
 )
-from trust_center.ports import ParticipationDeclaration
+from trust_center.ports import ConsentStatus, ParticipationDeclaration
 from trust_center.service import TrustCenterService
 
 from .conftest import GRZ, IK, KDK, KVNR, KVNR2
@@ -103,3 +104,106 @@ def test_consent_contract(port: Any, tc: TrustCenterService) -> None:
         ParticipationScope.MV_SEQUENCING, ScopeStatus.CANCELLED, tc.now().date())])
     assert not port.may_use(KDK, p, Purpose.RESEARCH, on).allowed
     assert port.permitted(KDK, [p, q], Purpose.RESEARCH, on) == frozenset()
+
+
+def test_consent_status_and_change_feed_contract(port: Any, tc: TrustCenterService,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    now = [datetime(2025, 8, 30, 12, tzinfo=UTC)]
+    monkeypatch.setattr(tc, "_clock_us", lambda: int(now[0].timestamp() * 1_000_000))
+    head = port.consent_changes(GRZ, 0, limit=0).seq
+    p = tc.exchange(tc.register_case(ik=IK, arbeitsnummer="S-1", kvnr=KVNR,
+                                     actor="le").vorgangsnummer_genomic, GRZ).pseudonym
+    q = tc.exchange(tc.register_case(ik=IK, arbeitsnummer="S-2", kvnr=KVNR2,
+                                     actor="le").vorgangsnummer_genomic, GRZ).pseudonym
+    unknown = "k1." + "5" * 32
+    # Registering two cases moved the feed; no consent yet: "no", with nothing scheduled.
+    page = port.consent_changes(GRZ, head)
+    assert page.seq == head + 2 and not page.more and page.pseudonyms == {p, q}
+    assert port.consent_status(GRZ, [p, unknown], Purpose.RESEARCH) == {
+        p: ConsentStatus(False, None), unknown: ConsentStatus(False, None)}
+    since = page.seq
+    port.record_participation(GRZ, p, [ParticipationDeclaration(
+        ParticipationScope.MV_SEQUENCING, ScopeStatus.PERMITTED, date(2020, 9, 1))])
+    # minimal_consented permits research up to and including 2025-08-31.
+    port.record_broad_consent(GRZ, p, _consent("minimal_consented.json"))
+    page = port.consent_changes(GRZ, since)
+    assert page.seq == since + 2 and page.pseudonyms == {p}
+    # Paging: one change per page, then the end of the feed.
+    first = port.consent_changes(GRZ, since, limit=1)
+    assert (first.seq, first.more, first.pseudonyms) == (since + 1, True, {p})
+    assert port.consent_changes(GRZ, page.seq) == port.consent_changes(GRZ, page.seq) and \
+        port.consent_changes(GRZ, page.seq).pseudonyms == frozenset()
+    assert port.consent_changes(GRZ, 0, limit=0).seq == page.seq
+    # A position beyond the feed (it restarted) is answered with the feed's own position.
+    assert port.consent_changes(GRZ, page.seq + 100).seq == page.seq
+    # Another domain's feed names only its own pseudonyms (none here).
+    assert port.consent_changes(KDK, since).pseudonyms == frozenset()
+    status = port.consent_status(GRZ, [p, q], Purpose.RESEARCH)
+    assert status[p].allowed and not status[q].allowed
+    assert status[p].until == datetime(2025, 9, 1, tzinfo=UTC)
+    now[0] = datetime(2025, 9, 1, tzinfo=UTC)
+    assert not port.consent_status(GRZ, [p], Purpose.RESEARCH)[p].allowed
+    assert port.consent_status(GRZ, [p], Purpose.RESEARCH)[p].until == datetime(
+        2050, 9, 1, tzinfo=UTC)
+
+
+def test_consent_changes_refuses_bad_input(app: Flask) -> None:
+    session = requests.Session()
+    session.mount("http://tc.test/", WsgiAdapter(app))
+    client = HttpTrustCenterClient("http://tc.test/trust-center", session=session)
+    for body in ({"domain": GRZ, "since": -1}, {"domain": GRZ, "since": "1"},
+                 {"domain": GRZ, "since": 0, "limit": 10_001}, {"since": 0}):
+        with pytest.raises(InvalidInput) as exc:
+            client._post("/consent/changes", body)
+        assert exc.value.status == 400
+
+
+def test_link_contract(port: Any, tc: TrustCenterService) -> None:
+    reg = tc.register_case(ik=IK, arbeitsnummer="L-1", kvnr=KVNR, actor="le")
+    genomic = tc.exchange(reg.vorgangsnummer_genomic, GRZ).pseudonym
+    other = tc.register_case(ik=IK, arbeitsnummer="L-2", kvnr=KVNR2, actor="le")
+    lonely = tc.exchange(other.vorgangsnummer_genomic, GRZ).pseudonym
+    # Nothing issued in the clinical domain yet: nothing to link to.
+    assert port.link(GRZ, KDK, [genomic]) == {genomic: []}
+    clinical = tc.exchange(reg.vorgangsnummer_clinical, KDK).pseudonym
+    person = tc.derive(KDK, "http://fhir.de/sid/gkv/kvid-10", [KVNR])[0]
+    tc.derive(KDK, "http://fhir.de/sid/gkv/kvid-10", [KVNR2])  # another person
+    links = port.link(GRZ, KDK, [genomic, lonely, "k1." + "6" * 32])
+    assert sorted(links[genomic]) == sorted([clinical, person])
+    assert links[lonely] == [tc.derive(KDK, "http://fhir.de/sid/gkv/kvid-10", [KVNR2])[0]]
+    assert links["k1." + "6" * 32] == []
+    # And back: the person's pseudonym links to every dataset of the person's cases.
+    assert port.link(KDK, GRZ, [person]) == {person: [genomic]}
+    for target in ("project:P1", "tc:internal"):
+        with pytest.raises(InvalidIdentifier):
+            port.link(GRZ, target, [genomic])
+
+
+def test_link_needs_both_domains_over_http(app: Flask) -> None:
+    from config.context import app_context as ctx_of
+
+    client = app.test_client()
+    ctx = ctx_of(app)
+    # A token acting only in the GRZ domain may not learn clinical-domain pseudonyms.
+    principal_claims = {"domain": GRZ}
+    from common.auth import Principal
+    from trust_center.http.api import SCOPE_PSEUDONYMS
+
+    original = ctx.authenticator.authenticate
+    ctx.authenticator.authenticate = lambda header: Principal(  # type: ignore[method-assign]
+        subject="grz-node", scopes=frozenset({SCOPE_PSEUDONYMS}), claims=principal_claims)
+    try:
+        resp = client.post("/trust-center/pseudonyms/link", json={
+            "domain": GRZ, "toDomain": KDK, "pseudonyms": []})
+        assert resp.status_code == 403
+        principal_claims["domain"] = [GRZ, KDK]  # type: ignore[assignment]
+        resp = client.post("/trust-center/pseudonyms/link", json={
+            "domain": GRZ, "toDomain": KDK, "pseudonyms": ["k1." + "6" * 32]})
+        assert resp.status_code == 200 and resp.get_json() == {"links": {"k1." + "6" * 32: []}}
+        resp = client.post("/trust-center/pseudonyms/link", json={
+            "domain": GRZ, "toDomain": KDK, "pseudonyms": "x"})
+        assert resp.status_code == 400
+    finally:
+        ctx.authenticator.authenticate = original  # type: ignore[method-assign]

@@ -40,7 +40,7 @@ import calendar
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -263,3 +263,31 @@ def decide(
     if not current.allowed:
         return ConsentDecision(False, current.reason + " any more")
     return decision
+
+
+def next_change(
+    statements: Sequence[ParticipationStatement],
+    broad_consents: Sequence[Mapping[str, Any]],
+    after: datetime,
+) -> datetime | None:
+    """The first moment after ``after`` at which :func:`decide` may answer differently for
+    the same statements and consents (a statement dated later takes effect, a provision's
+    period starts or ends), or None if nothing recorded is scheduled to change.
+
+    Conservative: every future bound counts, whether or not it flips the answer; a period's
+    end counts from the first moment after it (bounds are inclusive)."""
+    after = as_moment(after)
+    points: list[datetime] = []
+    day = after.date()
+    for s in statements:
+        if s.date > day:
+            points.append(datetime.combine(s.date, time.min, tzinfo=UTC))
+    for consent in broad_consents:
+        root = consent.get("provision") or {}
+        for provision in [root, *(root.get("provision") or [])]:
+            period = provision.get("period") or {}
+            if period.get("start"):
+                points.append(_bounds(period["start"])[0])
+            if period.get("end"):
+                points.append(_bounds(period["end"])[1] + timedelta(microseconds=1))
+    return min((p for p in points if p > after), default=None)

@@ -269,6 +269,21 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
             raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
         return _json({"pseudonyms": service.translate(_domain(body), items)})
 
+    @bp.post("/pseudonyms/link")
+    def link() -> Response:
+        """Pseudonyms issued in another domain for the same subjects; the caller must act
+        in both domains."""
+        who = _require(SCOPE_PSEUDONYMS)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        source = _domain(body)
+        target = _domain({"domain": body.get("toDomain")})
+        return _json({"links": service.link(source, target, items, actor=who.subject)})
+
     @bp.post("/corrections")
     def request_correction() -> Response:
         """A node asks the hospital behind a dataset pseudonym for a correction."""
@@ -304,6 +319,37 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         allowed = service.permitted(_domain(body), items, purpose,
                                     _moment(body.get("on")))
         return _json({"permitted": [p for p in dict.fromkeys(items) if p in allowed]})
+
+    @bp.post("/consent/status")
+    def consent_status() -> Response:
+        """Each pseudonym's answer for a purpose now and until when it holds."""
+        _require(SCOPE_CONSENT)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        purpose = _enum(Purpose, body.get("purpose"), "purpose")
+        status = service.consent_status(_domain(body), items, purpose)
+        return _json({"status": [
+            {"pseudonym": p, "allowed": s.allowed,
+             "until": s.until.isoformat().replace("+00:00", "Z") if s.until else None}
+            for p, s in status.items()]})
+
+    @bp.post("/consent/changes")
+    def consent_changes() -> Response:
+        """The caller's pseudonyms whose consent changed after a feed position."""
+        _require(SCOPE_CONSENT)
+        body = _body()
+        since, limit = body.get("since", 0), body.get("limit", 1000)
+        if not isinstance(since, int) or isinstance(since, bool) or since < 0:
+            raise _BadRequest("'since' must be a non-negative integer")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 10_000:
+            raise _BadRequest("'limit' must be an integer from 0 to 10000")
+        page = service.consent_changes(_domain(body), since, limit)
+        return _json({"seq": page.seq, "pseudonyms": sorted(page.pseudonyms),
+                      "more": page.more})
 
     @bp.post("/consent/participation")
     def record_participation() -> Response:

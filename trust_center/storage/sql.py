@@ -110,6 +110,17 @@ reid_request_t = Table(
     Column("created_us", BigInteger(), nullable=False),
     Column("answered_us", BigInteger(), nullable=True),
 )
+consent_head_t = Table(
+    "tc_consent_head", metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=False),
+    Column("seq", BigInteger(), nullable=False),
+)
+consent_change_t = Table(
+    "tc_consent_change", metadata,
+    Column("seq", BigInteger(), primary_key=True, autoincrement=False),
+    Column("case_id", String(32), ForeignKey("tc_case.id"), nullable=False),
+    Column("recorded_us", BigInteger(), nullable=False),
+)
 reid_approval_t = Table(
     "tc_reid_approval", metadata,
     Column("request_id", String(32), ForeignKey("tc_reid_request.id"), primary_key=True),
@@ -294,6 +305,33 @@ def cases_of_persons(conn: Connection, person_ids: Sequence[str]) -> dict[str, l
     return out
 
 
+def persons_of_cases(conn: Connection, case_ids: Sequence[str]) -> dict[str, str]:
+    """Case id -> the keyed person id of its patient."""
+    out: dict[str, str] = {}
+    unique = list(dict.fromkeys(case_ids))
+    for start in range(0, len(unique), 500):
+        rows = conn.execute(select(case_t.c.id, case_t.c.person_id)
+                            .where(case_t.c.id.in_(unique[start:start + 500]))).all()
+        out.update((r[0], r[1]) for r in rows)
+    return out
+
+
+def pseudonyms_of_subjects(
+    conn: Connection, domain: str, case_ids: Sequence[str], person_ids: Sequence[str]
+) -> list[PseudonymRow]:
+    """Issued pseudonyms of a domain (any key version) whose subject is one of the cases (a
+    dataset of the case) or one of the persons."""
+    out: list[PseudonymRow] = []
+    cases, persons = list(dict.fromkeys(case_ids)), list(dict.fromkeys(person_ids))
+    for start in range(0, max(len(cases), len(persons)), 500):
+        cond = pseudonym_t.c.case_id.in_(cases[start:start + 500]) | \
+            pseudonym_t.c.person_id.in_(persons[start:start + 500])
+        rows = conn.execute(select(pseudonym_t).where(pseudonym_t.c.domain == domain, cond)
+                            .order_by(pseudonym_t.c.id)).all()
+        out += [_pseudonym_row(r) for r in rows]
+    return out
+
+
 def pseudonym_of_subject(
     conn: Connection, domain: str, version: int, subject: str
 ) -> str | None:
@@ -340,6 +378,58 @@ def participation_of(
         .order_by(participation_t.c.id)
     ).all()
     return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+
+def log_consent_change(conn: Connection, case_ids: Sequence[str], now_us: int) -> int:
+    """Give each case a new consent-change sequence number; returns the newest.
+
+    The UPDATE of the head row holds its lock until the caller commits, so numbers commit in
+    order (a reader that saw N has seen every number below N)."""
+    unique = list(dict.fromkeys(case_ids))
+    moved = conn.execute(update(consent_head_t).where(consent_head_t.c.id == 1)
+                         .values(seq=consent_head_t.c.seq + len(unique)))
+    if moved.rowcount == 0:  # the migration seeds the row; an emptied table starts again
+        conn.execute(consent_head_t.insert().values(id=1, seq=len(unique)))
+    head = int(conn.execute(select(consent_head_t.c.seq)
+                            .where(consent_head_t.c.id == 1)).scalar_one())
+    if unique:
+        first = head - len(unique) + 1
+        conn.execute(consent_change_t.insert(), [
+            {"seq": first + n, "case_id": c, "recorded_us": now_us}
+            for n, c in enumerate(unique)])
+    return head
+
+
+def consent_head(conn: Connection) -> int:
+    """The newest consent-change sequence number (0 before the first change)."""
+    return int(conn.execute(select(consent_head_t.c.seq)
+                            .where(consent_head_t.c.id == 1)).scalar_one_or_none() or 0)
+
+
+def consent_changes_since(conn: Connection, since: int, limit: int) -> list[tuple[int, str]]:
+    """(seq, case id) of changes numbered above ``since``, oldest first, at most ``limit``."""
+    rows = conn.execute(
+        select(consent_change_t.c.seq, consent_change_t.c.case_id)
+        .where(consent_change_t.c.seq > since).order_by(consent_change_t.c.seq).limit(limit)
+    ).all()
+    return [(int(r[0]), r[1]) for r in rows]
+
+
+def pseudonyms_of_cases(conn: Connection, domain: str, case_ids: Sequence[str]) -> set[str]:
+    """Every pseudonym of a domain (any key version) whose subject is one of the cases or the
+    person of one of them."""
+    out: set[str] = set()
+    unique = list(dict.fromkeys(case_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start:start + 500]
+        persons = select(case_t.c.person_id).where(case_t.c.id.in_(chunk))
+        rows = conn.execute(
+            select(pseudonym_t.c.pseudonym).where(
+                pseudonym_t.c.domain == domain,
+                pseudonym_t.c.case_id.in_(chunk) | pseudonym_t.c.person_id.in_(persons))
+        ).all()
+        out.update(r[0] for r in rows)
+    return out
 
 
 def insert_broad_consent(conn: Connection, consent_id: str, case_id: str,

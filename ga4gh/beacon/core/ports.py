@@ -36,6 +36,7 @@ class Selection:
     individual_id: str | None = None
     biosample_id: str | None = None
     analysis_id: str | None = None
+    run_id: str | None = None
     # Variants of one variantInternalId: (assembly, chrom, start0, ref, alt).
     variant_key: tuple[str, str, int, str, str] | None = None
 
@@ -98,7 +99,21 @@ class AnalysisRecord:
     individual_id: str | None = None
 
 
-EntryRecord = VariantRecord | IndividualRecord | BiosampleRecord | AnalysisRecord
+@dataclass(frozen=True)
+class RunRecord:
+    """A sequencing run: one catalogued read file (BAM/CRAM) of one biosample."""
+
+    id: str
+    dataset_id: str
+    biosample_id: str
+    individual_id: str
+    run_date: str
+    library_strategy: str | None = None
+    library_layout: str | None = None
+    platform: str | None = None
+
+
+EntryRecord = VariantRecord | IndividualRecord | BiosampleRecord | AnalysisRecord | RunRecord
 
 
 class BeaconIndex(Protocol):
@@ -188,6 +203,40 @@ class ResearchConsent(Protocol):
 
 
 @dataclass(frozen=True)
+class ConsentState:
+    """A consent answer now, and the moment it may change by itself (a dated statement takes
+    effect, a consent period ends); None: only a recorded change can change it."""
+
+    allowed: bool
+    until: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConsentFeedPage:
+    """Pseudonyms whose consent changed after a feed position, up to position ``seq``."""
+
+    seq: int
+    pseudonyms: frozenset[str]
+    more: bool = False
+
+
+class LiveConsent(Protocol):
+    """Research consent asked at query time (the trust center's consent state and its
+    change feed), so the index re-evaluates only what changed."""
+
+    domain: str
+
+    def status(self, pseudonyms: Sequence[str]) -> dict[str, ConsentState]:
+        """Research consent of each pseudonym now and until when that answer holds."""
+        ...
+
+    def changes(self, since: int, limit: int = 1000) -> ConsentFeedPage:
+        """Pseudonyms whose consent changed after feed position ``since``; ``limit=0`` only
+        reports the newest position."""
+        ...
+
+
+@dataclass(frozen=True)
 class VariantFile:
     """A catalogued VCF/BCF: its catalogue id, dataset, donor pseudonym and local path."""
 
@@ -201,9 +250,26 @@ class VariantFile:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ReadFile:
+    """A catalogued BAM/CRAM: its catalogue id, dataset, donor pseudonym and local path."""
+
+    id: str
+    dataset: str
+    path: str
+    donor_pseudonym: str | None = None
+    format: str = "BAM"
+    # When the catalogue took it in (ISO date): the run date if the header names none.
+    catalogued_on: str = ""
+
+
 class VariantFileSource(Protocol):
     """Lists the catalogued variant files (adapter over the genomics catalogue)."""
 
     def variant_files(self) -> Iterable[VariantFile]:
         """Every catalogued VCF/BCF of kind variants."""
+        ...
+
+    def read_files(self) -> Iterable[ReadFile]:
+        """Every catalogued BAM/CRAM of kind reads (the sequencing runs)."""
         ...

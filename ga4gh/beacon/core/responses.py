@@ -19,6 +19,7 @@ from ga4gh.beacon.core.ports import (
     DatasetRecord,
     EntryRecord,
     IndividualRecord,
+    RunRecord,
     VariantRecord,
 )
 from ga4gh.beacon.core.variant_types import display_type
@@ -141,8 +142,24 @@ def analysis_record(r: AnalysisRecord) -> dict[str, Any]:
     return doc
 
 
+def run_record(r: RunRecord) -> dict[str, Any]:
+    """A run (default model): one catalogued read file of one biosample; fields the read
+    file's header does not state are left out."""
+    doc: dict[str, Any] = {"id": r.id, "biosampleId": r.biosample_id,
+                           "individualId": r.individual_id, "runDate": r.run_date}
+    if r.library_strategy:
+        doc["libraryStrategy"] = r.library_strategy
+    if r.library_layout:
+        doc["libraryLayout"] = r.library_layout
+    if r.platform:
+        doc["platform"] = r.platform
+    return doc
+
+
 def entry_record(r: EntryRecord, include_cases: bool) -> dict[str, Any]:
     """The default-model document of one record."""
+    if isinstance(r, RunRecord):
+        return run_record(r)
     if isinstance(r, VariantRecord):
         return variant_record(r, include_cases)
     if isinstance(r, IndividualRecord):

@@ -183,8 +183,7 @@ class BeaconService:
             elif scope_path == "analyses":
                 selection = dataclasses.replace(selection, analysis_id=scope_id)
             elif scope_path == "runs":
-                # No sequencing-run metadata is catalogued: nothing is reachable from a run.
-                datasets = []
+                selection = dataclasses.replace(selection, run_id=scope_id)
         if entry.is_collection:
             return self._collections(entry, q, caller, visible, datasets, selection)
         return self._entries(entry, q, caller, visible, datasets, selection)
@@ -198,7 +197,7 @@ class BeaconService:
         if contributing and returned >= Granularity.COUNT:
             self._spend(caller)
         target: Target = entry.path  # type: ignore[assignment]
-        counts = {} if (q.test_mode or target == "runs" or not contributing) else \
+        counts = {} if (q.test_mode or not contributing) else \
             self.index.count(target, contributing, selection)
         exact_entries = exact_inds = other_entries = other_inds = 0
         for d in contributing:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 
 from common.db import is_sqlite, write_transaction
 from ga4gh.beacon.core.assemblies import canonical_chrom, is_known_assembly, normalise_assembly
-from ga4gh.beacon.core.ports import VariantFile
+from ga4gh.beacon.core.ports import ReadFile, VariantFile
 from ga4gh.beacon.core.variant_types import classify
 from ga4gh.beacon.storage.sql import VARIANT_INDEXES, bin_for
 
@@ -28,6 +28,10 @@ log = logging.getLogger("genomseq.beacon")
 BATCH = 20_000
 _COLUMNS = ("dataset_pk", "analysis_pk", "individual_pk", "biosample_pk", "contig_pk", "pos",
             "end_pos", "bin", "ref", "alt", "vclass", "sv", "length", "vid", "zygosity")
+# PostgreSQL types of _COLUMNS (migration beacon_0001) for binary COPY: the server skips
+# parsing text into numbers, its main cost in a COPY of narrow rows.
+_PG_TYPES = ("int4", "int4", "int4", "int4", "int4", "int8", "int8", "int4", "text", "text",
+             "varchar", "bool", "int8", "int8", "varchar")
 # Length of chromosome 1 tells the assembly when the header names none.
 _CHR1 = {249250621: "GRCh37", 248956422: "GRCh38"}
 
@@ -40,6 +44,8 @@ class IndexStats:
     records: int = 0
     rows: int = 0
     seconds: float = 0.0
+    # Of ``seconds``: re-creating the secondary indexes and planner statistics.
+    index_seconds: float = 0.0
 
     @property
     def records_per_second(self) -> float:
@@ -82,11 +88,14 @@ def header_assembly(vcf: pysam.VariantFile, default: str) -> str:
 
 
 class _Writer:
-    """Batches rows into beacon_variant with the fastest path of the dialect."""
+    """Batches rows into beacon_variant with the fastest path of the dialect: executemany on
+    SQLite, COPY on PostgreSQL (``freeze``: the table was truncated in this transaction, so
+    rows are written frozen and need no later hint-bit or freeze pass)."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, freeze: bool = False) -> None:
         self.conn = conn
         self.sqlite = conn.dialect.name == "sqlite"
+        self.freeze = freeze
         self.rows: list[tuple[Any, ...]] = []
         self.total = 0
 
@@ -104,10 +113,14 @@ class _Writer:
                 f"INSERT INTO beacon_variant ({', '.join(_COLUMNS)}) "  # noqa: S608
                 f"VALUES ({', '.join('?' * len(_COLUMNS))})", self.rows)
         else:
+            options = "FORMAT BINARY, FREEZE" if self.freeze else "FORMAT BINARY"
             with raw.cursor() as cur, cur.copy(
-                    f"COPY beacon_variant ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+                    f"COPY beacon_variant ({', '.join(_COLUMNS)}) FROM STDIN "  # noqa: S608
+                    f"({options})") as copy:
+                copy.set_types(_PG_TYPES)
+                write = copy.write_row
                 for row in self.rows:
-                    copy.write_row(row)
+                    write(row)
         self.total += len(self.rows)
         self.rows.clear()
 
@@ -186,7 +199,8 @@ def _open_variants(path: str) -> pysam.VariantFile:
 
 def index_file(conn: Any, vf: VariantFile, default_assembly: str,
                contigs: dict[tuple[str, str], int],
-               progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+               progress: Callable[[int], None] | None = None,
+               freeze: bool = False) -> tuple[int, int]:
     """Index one VCF/BCF into the open transaction; returns (records, rows)."""
     _remove_analysis(conn, vf.id)
     dataset_pk = _upsert_dataset(conn, vf.dataset)
@@ -216,13 +230,14 @@ def index_file(conn: Any, vf: VariantFile, default_assembly: str,
             ind_pk = _individual(conn, dataset_pk, owner)
             bs_id = opaque_id(vf.id, samples[idx] if samples else "")
             conn.execute(text("INSERT INTO beacon_biosample (id, dataset_pk, analysis_pk, "
-                              "individual_pk) VALUES (:id, :d, :a, :i)"),
-                         {"id": bs_id, "d": dataset_pk, "a": analysis_pk, "i": ind_pk})
+                              "individual_pk, sample) VALUES (:id, :d, :a, :i, :s)"),
+                         {"id": bs_id, "d": dataset_pk, "a": analysis_pk, "i": ind_pk,
+                          "s": samples[idx] if samples else None})
             bs_pk = int(conn.execute(text("SELECT pk FROM beacon_biosample WHERE id = :id"),
                                      {"id": bs_id}).scalar_one())
             carriers.append((idx, ind_pk, bs_pk))
         chrom_map: dict[str, int] = {}
-        writer = _Writer(conn)
+        writer = _Writer(conn, freeze)
         add = writer.add
         # Genotypes repeat (0/1, 1/1, ...): zygosity per (GT, allele) is computed once.
         zygosities: dict[tuple[Any, int], str | None] = {}
@@ -295,6 +310,9 @@ def drop_variant_indexes(conn: Any) -> None:
 
 def create_variant_indexes(conn: Any) -> None:
     """Re-create the variant indexes and refresh planner statistics."""
+    if conn.dialect.name == "postgresql":
+        # Sorting ~2M keys per index in memory instead of in temporary files.
+        conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
     for name, cols in VARIANT_INDEXES.items():
         conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON beacon_variant "
                           f"({', '.join(cols)})"))
@@ -314,21 +332,136 @@ def build_index(engine: Engine, files: Iterable[VariantFile], default_assembly: 
     started = time.perf_counter()
     contigs: dict[tuple[str, str], int] = {}
     with write_transaction(engine) as conn:
+        freeze = False
         if rebuild:
             drop_variant_indexes(conn)
-            conn.execute(text("DELETE FROM beacon_variant"))
+            if conn.dialect.name == "postgresql":
+                # DROP INDEX already locks the table; TRUNCATE leaves no dead rows and lets
+                # COPY write frozen rows. SQLite's DELETE without WHERE truncates too.
+                conn.execute(text("TRUNCATE beacon_variant"))
+                freeze = True
+            else:
+                conn.execute(text("DELETE FROM beacon_variant"))
+            conn.execute(text("DELETE FROM beacon_run"))
             conn.execute(text("DELETE FROM beacon_biosample"))
             conn.execute(text("DELETE FROM beacon_analysis"))
         for vf in files:
-            records, rows = index_file(conn, vf, default_assembly, contigs, progress)
+            records, rows = index_file(conn, vf, default_assembly, contigs, progress, freeze)
             stats.files += 1
             stats.records += records
             stats.rows += rows
+        t = time.perf_counter()
         create_variant_indexes(conn)
+        stats.index_seconds = time.perf_counter() - t
     stats.seconds = time.perf_counter() - started
     log.info("beacon index built", extra={"files": stats.files, "records": stats.records,
                                            "rows": stats.rows, "sqlite": is_sqlite(engine)})
     return stats
+
+
+# SAM @RG PL values (SAM v1 spec section 1.3) -> Beacon platform labels.
+PLATFORMS = {"ILLUMINA": "Illumina", "ONT": "Oxford Nanopore", "PACBIO": "PacBio",
+             "IONTORRENT": "Ion Torrent", "BGI": "BGI", "DNBSEQ": "DNBSEQ",
+             "ELEMENT": "Element Biosciences", "ULTIMA": "Ultima Genomics",
+             "SOLID": "SOLiD", "LS454": "454", "CAPILLARY": "Capillary", "HELICOS": "Helicos",
+             "SINGULAR": "Singular Genomics"}
+# Library strategies (SRA vocabulary, as Beacon's runs use it) recognised in @RG DS or LB.
+_STRATEGIES = {"WGS": "WGS", "WES": "WXS", "WXS": "WXS", "EXOME": "WXS",
+               "PANEL": "Targeted-Capture", "AMPLICON": "AMPLICON", "RNA-SEQ": "RNA-Seq",
+               "RNASEQ": "RNA-Seq"}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What one read file's header tells of the run(s) behind it, per sample (@RG SM)."""
+
+    sample: str
+    run_date: str | None
+    platform: str | None
+    library_strategy: str | None
+    library_layout: str | None
+
+
+def read_groups(path: str) -> list[RunInfo]:
+    """Runs of a BAM/CRAM by its @RG header lines (SAM v1 section 1.3: SM sample, PL
+    platform, DT date, DS/LB description and library), one per sample; only the header is
+    read (a CRAM needs no reference for that)."""
+    with pysam.AlignmentFile(path, check_sq=False) as f:
+        header = f.header.to_dict()
+    by_sample: dict[str, list[dict[str, Any]]] = {}
+    for rg in header.get("RG", []):
+        by_sample.setdefault(str(rg.get("SM", "")), []).append(rg)
+    out = []
+    for sample, groups in by_sample.items():
+        dates = sorted(d[:10] for g in groups if (d := str(g.get("DT", "")))
+                       and re.match(r"^\d{4}-\d{2}-\d{2}", d))
+        platforms = {PLATFORMS.get(str(g.get("PL", "")).upper()) for g in groups} - {None}
+        strategy = None
+        for g in groups:
+            words = re.split(r"[^A-Za-z-]+", f"{g.get('DS', '')} {g.get('LB', '')}".upper())
+            found = {_STRATEGIES[w] for w in words if w in _STRATEGIES}
+            if len(found) == 1:
+                strategy = found.pop()
+                break
+        out.append(RunInfo(sample, dates[0] if dates else None,
+                           platforms.pop() if len(platforms) == 1 else None, strategy, None))
+    return out or [RunInfo("", None, None, None, None)]
+
+
+def _paired(path: str, probe: int = 1000) -> str | None:
+    """PAIRED or SINGLE from the first reads' flags (None for an empty file)."""
+    with pysam.AlignmentFile(path, check_sq=False) as f:
+        seen = 0
+        for read in f.fetch(until_eof=True):
+            if read.is_paired:
+                return "PAIRED"
+            seen += 1
+            if seen >= probe:
+                break
+    return "SINGLE" if seen else None
+
+
+def index_runs(engine: Engine, files: Iterable[ReadFile]) -> int:
+    """Index catalogued read files as runs (Beacon v2 default model ``runs``), replacing the
+    runs of each file. A run links to the biosample of the same donor and sample name that an
+    indexed VCF holds; otherwise its biosampleId is an opaque id of (file, sample)."""
+    n = 0
+    now = int(time.time())
+    with write_transaction(engine) as conn:
+        for rf in files:
+            try:
+                runs = read_groups(rf.path)
+            except (OSError, ValueError) as exc:
+                log.warning("beacon: read file not readable; skipped",
+                            extra={"object": rf.id, "error": type(exc).__name__})
+                continue
+            try:
+                layout = _paired(rf.path)
+            except (OSError, ValueError):  # e.g. a CRAM whose reference is not at hand
+                layout = None
+            conn.execute(text("DELETE FROM beacon_run WHERE id = :id OR id LIKE :prefix"),
+                         {"id": rf.id, "prefix": rf.id.replace("%", "") + ":%"})
+            dataset_pk = _upsert_dataset(conn, rf.dataset)
+            for info in runs:
+                owner = rf.donor_pseudonym or info.sample
+                if not owner:
+                    continue
+                ind_pk = _individual(conn, dataset_pk, owner)
+                row = conn.execute(text(
+                    "SELECT id FROM beacon_biosample WHERE dataset_pk = :d AND individual_pk = :i "
+                    "AND sample = :s ORDER BY id"),
+                    {"d": dataset_pk, "i": ind_pk, "s": info.sample}).first()
+                run_id = rf.id if len(runs) == 1 else f"{rf.id}:{opaque_id(rf.id, info.sample)}"
+                conn.execute(text(
+                    "INSERT INTO beacon_run (id, dataset_pk, individual_pk, biosample_id, sample, "
+                    "run_date, library_strategy, library_layout, platform, indexed_at) VALUES "
+                    "(:id, :d, :i, :b, :s, :dt, :ls, :ll, :pl, :t)"),
+                    {"id": run_id, "d": dataset_pk, "i": ind_pk,
+                     "b": row[0] if row else opaque_id(rf.id, info.sample), "s": info.sample,
+                     "dt": info.run_date or rf.catalogued_on or dt.date.today().isoformat(),
+                     "ls": info.library_strategy, "ll": layout, "pl": info.platform, "t": now})
+                n += 1
+    return n
 
 
 def set_contig_digests(engine: Engine, fasta: str, assembly: str) -> int:

@@ -27,11 +27,13 @@ from ga4gh.beacon.core.ports import (
     DatasetRecord,
     EntryRecord,
     IndividualRecord,
+    RunRecord,
     Selection,
     Target,
     VariantRecord,
 )
 from ga4gh.beacon.core.variant_types import query_classes
+from ga4gh.beacon.storage.consent import LiveConsentTable
 
 # Kind of term rows implied by a recorded HPO term (its is_a ancestors).
 ANCESTOR_KIND = "phenotype-ancestor"
@@ -104,18 +106,25 @@ def _bases_match(column: str, bases: str, sql: _Sql) -> str:
 class SqlBeaconIndex:
     """BeaconIndex over the beacon_* tables."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, consent: LiveConsentTable | None = None) -> None:
         self.engine = engine
+        # With a live consent table every request first applies consent changes.
+        self.consent = consent
         self._local = threading.local()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
         """Answer every call of one request on one connection (one pool checkout, one
-        consistent snapshot); calls outside a session open their own connection."""
+        consistent snapshot), after applying consent changes; calls outside a session open
+        their own connection."""
         if getattr(self._local, "conn", None) is not None:
             yield
             return
         with self.engine.connect() as conn:
+            if self.consent is not None and self.consent.sync(conn):
+                # Changes were applied in another transaction: a fresh one sees them (on
+                # SQLite the state read opened a snapshot older than them).
+                conn.rollback()
             self._local.conn = conn
             try:
                 yield
@@ -264,6 +273,11 @@ class SqlBeaconIndex:
         if sel.analysis_id is not None and a:
             sql.where.append(f"{a} = (SELECT pk FROM beacon_analysis WHERE id = "  # noqa: S608
                              f"{sql.p(sel.analysis_id)})")
+        if sel.run_id is not None and b:
+            # What a run reaches: the biosample it sequenced (none if not indexed).
+            sql.where.append(f"{b} = (SELECT pk FROM beacon_biosample WHERE id = "  # noqa: S608
+                             f"(SELECT biosample_id FROM beacon_run WHERE id = "
+                             f"{sql.p(sel.run_id)}))")
 
     def _from(self, contigs: dict[tuple[str, str], int], target: Target,
               dataset_pks: list[int], sel: Selection) -> tuple[_Sql, str, str, str] | None:
@@ -312,6 +326,32 @@ class SqlBeaconIndex:
                    "JOIN beacon_analysis a ON a.pk = b.analysis_pk")
             key = "b.pk" if target == "biosamples" else "a.pk"
             return sql, frm, key, "i.pk"
+        if target == "runs":
+            sql.where.append(f"r.dataset_pk IN {sql.p(dataset_pks, expanding=True)}")
+            self._individual_predicate(sel.conditions, sql, "i")
+            if sel.individual_id is not None:
+                sql.where.append(f"i.pseudonym = {sql.p(sel.individual_id)}")
+            if sel.biosample_id is not None:
+                sql.where.append(f"r.biosample_id = {sql.p(sel.biosample_id)}")
+            if sel.run_id is not None:
+                sql.where.append(f"r.id = {sql.p(sel.run_id)}")
+            if sel.analysis_id is not None:
+                sql.where.append(
+                    "r.biosample_id IN (SELECT id FROM beacon_biosample WHERE analysis_pk = "  # noqa: S608
+                    f"(SELECT pk FROM beacon_analysis WHERE id = {sql.p(sel.analysis_id)}))")
+            if has_variant:
+                inner = _Sql()
+                inner._n = 1000
+                if not self._variant_predicate(contigs, sel, inner, "v"):
+                    return None
+                sql.params.update(inner.params)
+                sql.expanding |= inner.expanding
+                cond = " AND ".join(["vb.id = r.biosample_id", *inner.where])
+                sql.where.append(
+                    "EXISTS (SELECT 1 FROM beacon_variant v JOIN beacon_biosample vb "  # noqa: S608
+                    f"ON vb.pk = v.biosample_pk WHERE {cond})")
+            return (sql, "beacon_run r JOIN beacon_individual i ON i.pk = r.individual_pk",
+                    "r.pk", "i.pk")
         return None
 
     # -- port methods ------------------------------------------------------------------
@@ -325,8 +365,8 @@ class SqlBeaconIndex:
             if built is None:
                 return {}
             sql, frm, key, ind = built
-            ds = "v.dataset_pk" if target == "g_variants" else (
-                "i.dataset_pk" if target == "individuals" else "b.dataset_pk")
+            ds = {"g_variants": "v.dataset_pk", "individuals": "i.dataset_pk",
+                  "runs": "r.dataset_pk"}.get(target, "b.dataset_pk")
             stmt = (f"SELECT {ds}, COUNT(DISTINCT {key}), COUNT(DISTINCT {ind}) "  # noqa: S608
                     f"FROM {frm} WHERE {' AND '.join(sql.where)} GROUP BY {ds}")
             rows = conn.execute(sql.stmt(stmt), sql.params).all()
@@ -352,6 +392,13 @@ class SqlBeaconIndex:
                     f"WHERE {where} ORDER BY i.pseudonym" + page), sql.params).all()
                 terms = self._terms(conn, [r[0] for r in rows])  # recorded terms only
                 return [IndividualRecord(r[1], dataset, r[2], r[3], tuple(terms.get(r[0], ())))
+                        for r in rows]
+            if target == "runs":
+                rows = conn.execute(sql.stmt(
+                    "SELECT r.id, r.biosample_id, i.pseudonym, r.run_date, "  # noqa: S608
+                    f"r.library_strategy, r.library_layout, r.platform FROM {frm} "
+                    f"WHERE {where} ORDER BY r.id" + page), sql.params).all()
+                return [RunRecord(r[0], dataset, r[1], r[2], r[3], r[4], r[5], r[6])
                         for r in rows]
             if target == "biosamples":
                 rows = conn.execute(sql.stmt(

@@ -14,6 +14,7 @@ from flask import Flask
 from config.app import create_app
 from config.context import app_context
 from config.settings import BeaconSettings, Settings
+from tests.ga4gh.beacon.conftest import FakeConsent, use_fake_consent
 from tests.ga4gh.beacon.schema import assert_valid_entry_response, assert_valid_error
 
 B = "/ga4gh/beacon/v2"
@@ -48,6 +49,7 @@ def secured_factory(base_settings: Settings, tmp_path_factory: pytest.TempPathFa
                     **beacon}))
             app = create_app(settings)
             app.config["TESTING"] = True
+            use_fake_consent(app, FakeConsent({"X1"}))
             apps[key] = app
         return apps[key]
 
@@ -221,3 +223,28 @@ def test_filtering_terms_follow_visibility_and_threshold(indexed, secured_factor
     granted = {t["id"] for t in client.get(B + "/filtering_terms", headers={
         "Authorization": "Bearer ctrl-token"}).get_json()["response"]["filteringTerms"]}
     assert "ICD10GM:I10" not in granted  # a grant for ds-controlled, not for ds-public
+
+
+def test_runs_follow_security_levels(indexed, secured_factory) -> None:
+    app = secured_factory()
+    # Anonymous: boolean on the public dataset (P1's run; X1's has no consent).
+    doc = ask(app, {}, "record", path="/runs")
+    assert doc["meta"]["returnedGranularity"] == "boolean"
+    assert doc["responseSummary"] == {"exists": True}
+    assert_valid_entry_response(doc, "runs")
+    # Registered: counts, but one run of one individual is below the threshold: no count.
+    doc = ask(app, {}, "record", "reg-token", path="/runs")
+    assert doc["responseSummary"] == {"exists": True}
+    assert doc["info"]["countPrecision"] == "less-than"
+    assert_valid_entry_response(doc, "runs")
+    # Controlled grant on ds-controlled: the records of that dataset only.
+    doc = ask(app, {}, "record", "ctrl-token", path="/runs")
+    assert doc["meta"]["returnedGranularity"] == "record"
+    assert [rs["id"] for rs in doc["response"]["resultSets"]] == ["ds-controlled"]
+    runs = doc["response"]["resultSets"][0]["results"]
+    assert len(runs) == 2 and {r["individualId"] for r in runs} == {"C1"}
+    assert_valid_entry_response(doc, "runs")
+    # An anonymous caller asking for a controlled run by id learns nothing.
+    resp = app.test_client().get(B + "/runs/" + runs[0]["id"])
+    assert resp.status_code == 200
+    assert resp.get_json()["responseSummary"] == {"exists": False}

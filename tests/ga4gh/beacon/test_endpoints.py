@@ -69,8 +69,6 @@ def test_entry_endpoints(indexed, client, entry, granularity, method) -> None:
     assert_valid_entry_response(doc, entry)
     if entry in ("datasets", "cohorts"):
         assert doc["responseSummary"]["numTotalResults"] == 3
-    elif entry == "runs":
-        assert doc["responseSummary"]["exists"] is False
     else:
         assert doc["responseSummary"]["exists"] is True
 
@@ -85,7 +83,7 @@ def _first_id(client, entry: str) -> str:
 
 
 @pytest.mark.parametrize("entry", ["g_variants", "individuals", "biosamples", "analyses",
-                                   "datasets", "cohorts"])
+                                   "runs", "datasets", "cohorts"])
 def test_entry_by_id_and_cross_routes(indexed, client, entry) -> None:
     from ga4gh.beacon.core.entries import BY_PATH
 
@@ -208,3 +206,60 @@ def test_dataset_ids_restrict_the_query(indexed, client) -> None:
     resp = client.post(f"{B}/g_variants", json=body)
     assert resp.status_code == 400
     assert_valid_error(resp.get_json(), 400)
+
+
+def _records(client, path: str, **params) -> list[dict]:
+    resp = client.get(f"{B}/{path}", query_string={"requestedGranularity": "record", **params})
+    assert resp.status_code == 200, resp.get_json()
+    doc = resp.get_json()
+    parts = path.split("/")
+    assert_valid_entry_response(doc, parts[-1] if len(parts) != 2 else parts[0])
+    return [r for rs in doc["response"]["resultSets"] for r in rs["results"]]
+
+
+def test_runs_from_catalogued_read_files(indexed, client) -> None:
+    runs = {r["id"]: r for r in _records(client, "runs")}
+    # X1 has no research consent: its run is not shown.
+    assert "run-x1" not in runs
+    p1 = runs["run-p1"]
+    assert p1 == {"id": "run-p1", "biosampleId": p1["biosampleId"], "individualId": "P1",
+                  "runDate": "2025-03-04", "libraryStrategy": "WGS",
+                  "libraryLayout": "PAIRED", "platform": "Illumina"}
+    # The run links to the biosample of P1 that the public VCF holds.
+    biosamples = {b["id"]: b for b in _records(client, "individuals/P1/biosamples")}
+    assert p1["biosampleId"] in biosamples
+    # Two samples in one file of the catalogued donor C1: two runs, linked to the tumour and
+    # normal biosamples of the controlled VCF; no DT, so the catalogue's date.
+    c1 = [r for r in runs.values() if r["id"].startswith("run-c1:")]
+    assert len(c1) == 2
+    assert {r["individualId"] for r in c1} == {"C1"}
+    assert {r["runDate"] for r in c1} == {"2026-02-03"}
+    assert {r["platform"] for r in c1} == {"Oxford Nanopore"}
+    assert all(r["libraryLayout"] == "SINGLE" and "libraryStrategy" not in r for r in c1)
+    c1_biosamples = {b["id"] for b in _records(client, "datasets/ds-controlled/biosamples")}
+    assert {r["biosampleId"] for r in c1} == c1_biosamples
+    # Entry by id, and what a run reaches.
+    assert [r["id"] for r in _records(client, "runs/run-p1")] == ["run-p1"]
+    variants = {v["variantInternalId"] for v in _records(client, "runs/run-p1/g_variants")}
+    assert variants == {"GRCh38:1:999:G:A", "GRCh38:1:1999:C:T"}
+    assert [a["id"] for a in _records(client, "runs/run-p1/analyses")] == ["obj-public"]
+    assert [r["id"] for r in _records(client, f"biosamples/{p1['biosampleId']}/runs")] == \
+        ["run-p1"]
+    assert {r["id"] for r in _records(client, "datasets/ds-controlled/runs")} == \
+        {r["id"] for r in c1}
+    # Runs of biosamples that carry a variant.
+    found = _records(client, "runs", referenceName="1", start="1999", alternateBases="T")
+    assert [r["id"] for r in found] == ["run-p1"]
+    # Unknown and non-consented runs are not found; their cross routes find nothing.
+    for unknown in ("run-x1", "no-such-run"):
+        doc = client.get(f"{B}/runs/{unknown}", query_string={
+            "requestedGranularity": "count"}).get_json()
+        assert doc["responseSummary"]["exists"] is False
+        assert _records(client, f"runs/{unknown}/g_variants") == []
+
+
+def test_runs_filtered_by_individual_terms(indexed, client) -> None:
+    doc = client.post(f"{B}/runs", json={"query": {
+        "filters": [{"id": "NCIT:C16576"}], "requestedGranularity": "count"}}).get_json()
+    # P1 (male) has one run; C1 has no clinical facts, X1 no consent.
+    assert doc["responseSummary"] == {"exists": True, "numTotalResults": 1}

@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from ga4gh.beacon.core.ports import ResearchConsent, VariantFileSource
 from ga4gh.beacon.storage.adapters import TrustCenterConsent
@@ -32,27 +33,29 @@ def catalogue(ctx) -> Iterator[GenomicCatalogue]:
 
 
 class RecordingConsentService:
-    """Stands in for trust_center.ports.ConsentService.may_use (default deny for 'P2')."""
+    """Stands in for trust_center.ports.ConsentService.permitted (default deny for 'P2')."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str, dt.date]] = []
 
-    def may_use(self, domain, pseudonym, purpose, on=None):
-        from trust_center.core.consent import ConsentDecision
-
-        self.calls.append((domain, pseudonym, str(purpose), on))
-        return ConsentDecision(pseudonym != "P2", "test")
+    def permitted(self, domain, pseudonyms, purpose, on=None):
+        self.calls += [(domain, p, str(purpose), on) for p in pseudonyms]
+        return frozenset(p for p in pseudonyms if p != "P2")
 
 
-def test_index_from_catalogue_and_trust_center_consent(app, ctx, client, vcfs, tmp_path,
-                                                       catalogue) -> None:
+def test_index_from_catalogue_and_trust_center_consent(app, ctx, client, vcfs, bams,
+                                                       tmp_path, catalogue) -> None:
     source = tmp_path / "donor.vcf.gz"
     shutil.copy(vcfs["ds-public"], source)
     catalogue.add("beacon-obj-1", source, dataset="ds-cat")
+    reads = tmp_path / "p1.bam"
+    shutil.copy(bams["run-p1"], reads)
+    catalogue.add("beacon-run-1", reads, dataset="ds-cat")
     assert ctx.find(VariantFileSource) is not None  # type: ignore[type-abstract]
     result = run_cli(app, "beacon", "index")
     assert result.exit_code == 0, result.output
     assert "indexed 1 files: 4 records" in result.output
+    assert "indexed 1 runs from 1 read files" in result.output
     # The in-process trust center knows none of these pseudonyms: default deny, nobody counts.
     assert isinstance(ctx.find(ResearchConsent), TrustCenterConsent)  # type: ignore[type-abstract]
     assert "0 with research consent" in result.output
@@ -73,6 +76,11 @@ def test_index_from_catalogue_and_trust_center_consent(app, ctx, client, vcfs, t
         "requestParameters": {"referenceName": "1", "start": [3999], "alternateBases": "C"},
         "requestedGranularity": "boolean"}}).get_json()
     assert doc["responseSummary"] == {"exists": False}  # only P2 carries it
+    doc = client.post(B + "/datasets/ds-cat/runs", json={"query": {
+        "requestedGranularity": "record"}}).get_json()
+    runs = [r for rs in doc["response"]["resultSets"] for r in rs["results"]]
+    assert [(r["id"], r["individualId"], r["runDate"]) for r in runs] == [
+        ("beacon-run-1", "P1", "2025-03-04")]
 
 
 def test_seed_demo(ctx, client) -> None:
@@ -140,3 +148,20 @@ def test_bcf_indexes_like_vcf(ctx, vcfs, tmp_path) -> None:
     from_bcf = build_index(ctx.engine, [VariantFile("b", "ds", str(bcf), format="BCF")],
                            "GRCh38")
     assert (from_bcf.records, from_bcf.rows) == (from_vcf.records, from_vcf.rows) == (4, 11)
+
+
+def test_index_command_with_reads(app, ctx, client, vcfs, bams) -> None:
+    result = run_cli(app, "beacon", "index", "--file", str(vcfs["ds-public"]), "--reads",
+                     str(bams["run-p1"]), "--reads", str(bams["run-c1"]), "--dataset", "ds-f")
+    assert result.exit_code == 0, result.output
+    assert "indexed 3 runs from 2 read files" in result.output
+    with ctx.engine.connect() as conn:
+        runs = conn.execute(text("SELECT r.id, i.pseudonym, r.sample FROM beacon_run r JOIN "
+                                 "beacon_individual i ON i.pk = r.individual_pk "
+                                 "ORDER BY r.id")).all()
+    # Without --donor the @RG sample names are the donors (as VCF sample names are); a file
+    # of one sample is one run with the file's id, one of two samples two runs.
+    assert sorted((r[1], r[2]) for r in runs) == [("P1", "P1"), ("normal", "normal"),
+                                                  ("tumor", "tumor")]
+    ids = {r[0] for r in runs}
+    assert "p1.bam" in ids and sum(i.startswith("c1.bam:") for i in ids) == 2

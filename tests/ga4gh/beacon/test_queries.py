@@ -266,3 +266,62 @@ def test_routing_errors_are_beacon_errors(client) -> None:
     resp = client.get(B + "/analyses/x/individuals")
     assert resp.status_code == 404
     assert_valid_error(resp.get_json(), 404)
+
+
+GFF3 = """##gff-version 3
+##sequence-region chr1 1 248956422
+chr1\tHAVANA\tgene\t1501\t2500\t.\t+\t.\tID=gene:ENSG01;Name=TESTG;biotype=protein_coding
+chr1\tHAVANA\tmRNA\t1501\t2500\t.\t+\t.\tID=tx:1;Parent=gene:ENSG01;Name=TESTG-201
+chr1\tHAVANA\tncRNA_gene\t3990\t4010\t.\t-\t.\tID=gene:ENSG02;Name=RNA%2CX1
+chr1\tHAVANA\tgene\t9001\t9100\t.\t+\t.\tID=gene:ENSG03
+##FASTA
+>chr1
+ACGT
+"""
+
+
+def test_gene_table_from_gzipped_gff3(indexed, client, tmp_path) -> None:
+    import gzip
+
+    path = tmp_path / "genes.gff3.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(GFF3)
+    result = run_cli(indexed, "beacon", "genes", str(path), "--assembly", "hg38")
+    assert result.exit_code == 0, result.output
+    # Two gene features with a name; the transcript and the nameless gene are not genes here.
+    assert "loaded 2 genes for GRCh38" in result.output
+    doc = get(client, "/g_variants", geneId="TESTG", requestedGranularity="record")
+    assert variant_ids(doc) == {"GRCh38:1:1999:C:T"}  # GFF3 1501-2500 = 0-based [1500, 2500)
+    # Percent-encoded values are decoded; the multi-allelic site at 4000 lies in RNA,X1.
+    doc = get(client, "/g_variants", geneId="RNA,X1", requestedGranularity="record")
+    assert variant_ids(doc) == {"GRCh38:1:3999:A:C", "GRCh38:1:3999:A:T"}
+    # Loading again replaces the table of that assembly.
+    gtf = tmp_path / "genes.gtf"
+    gtf.write_text('chr1\tENSEMBL\tgene\t990\t1010\t.\t+\t.\tgene_id "ENSG9"; '
+                   'gene_name "OTHER"; gene_type "lncRNA";\n'
+                   'chr1\tENSEMBL\texon\t990\t1010\t.\t+\t.\tgene_id "ENSG9"; '
+                   'gene_name "OTHER";\n')
+    result = run_cli(indexed, "beacon", "genes", str(gtf))
+    assert result.exit_code == 0 and "loaded 1 genes" in result.output, result.output
+    doc = get(client, "/g_variants", geneId="OTHER", requestedGranularity="record")
+    assert variant_ids(doc) == {"GRCh38:1:999:G:A"}
+    resp = client.get(B + "/g_variants", query_string={"geneId": "TESTG"})
+    assert resp.status_code == 400
+
+
+def test_gene_table_refusals(indexed, client, tmp_path) -> None:
+    good = tmp_path / "good.bed"
+    good.write_text("chr1\t1500\t2500\tTESTG\n")
+    assert run_cli(indexed, "beacon", "genes", str(good)).exit_code == 0
+    for body, message in (("chr1\t2500\t1500\tBAD\n", "line 1: empty or negative"),
+                          ("# header\nchr1\tx\t10\tBAD\n", "line 2: start and end"),
+                          ("chr1\tsrc\tgene\t0\t10\t.\t+\t.\tName=BAD\n", "line 1: empty")):
+        bad = tmp_path / "bad.bed"
+        bad.write_text(body)
+        result = run_cli(indexed, "beacon", "genes", str(bad))
+        assert result.exit_code != 0 and message in result.output, result.output
+    # A refused file leaves the loaded table as it was.
+    doc = get(client, "/g_variants", geneId="TESTG", requestedGranularity="record")
+    assert variant_ids(doc) == {"GRCh38:1:1999:C:T"}
+    result = run_cli(indexed, "beacon", "genes", str(good), "--assembly", "hg99")
+    assert result.exit_code != 0
