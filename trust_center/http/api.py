@@ -5,7 +5,8 @@ the configured shared secret as a Bearer token for machine clients. Pseudonyms, 
 and KVNRs only ever travel in request bodies (POST), never in URLs, so access logs carry none.
 
 Scopes: ``trust-center:register`` (hospitals: register cases, fetch corrections and answers),
-``trust-center:pseudonyms`` (nodes: exchange, derive, look up, request corrections),
+``trust-center:pseudonyms`` (nodes: exchange, derive, look up, translate into a research
+project's domain, request corrections),
 ``trust-center:consent`` (record and ask consent), ``trust-center:reidentify`` (open a
 re-identification request), ``trust-center:approve`` (approve or reject one; each approver
 needs an own identity, so the shared secret never has it) and ``trust-center:admin`` (key
@@ -268,6 +269,21 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         if len(items) > MAX_DERIVE:
             raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
         return _json({"pseudonyms": service.translate(_domain(body), items)})
+
+    @bp.post("/pseudonyms/project")
+    def translate_to_project() -> Response:
+        """Pseudonyms of the same subjects in a research project's domain (what the node shows
+        that project's researchers); unknown pseudonyms are left out."""
+        who = _require(SCOPE_PSEUDONYMS)
+        body = _body()
+        items = body.get("pseudonyms")
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise _BadRequest("'pseudonyms' must be a list of strings")
+        if len(items) > MAX_DERIVE:
+            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        mapping = service.translate_to_project(_domain(body), _str(body, "project"), items,
+                                               actor=who.subject)
+        return _json({"pseudonyms": mapping})
 
     @bp.post("/corrections")
     def request_correction() -> Response:
