@@ -395,9 +395,8 @@ class ProjectView:
                     del node[key]
                 else:
                     node[key] = new
-            elif isinstance(child, dict | list):
-                if self._rewrite(child, mapped) is False:
-                    del node[key]
+            elif isinstance(child, dict | list) and self._rewrite(child, mapped) is False:
+                del node[key]
         return node
 
 

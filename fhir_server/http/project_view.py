@@ -32,7 +32,7 @@ from fhir_server.http.api import FhirApi
 from fhir_server.http.errors import error_response
 from fhir_server.http.negotiation import pretty
 
-SECRET_NAME = "fhir-project-view"
+SECRET_NAME = "fhir-project-view"  # noqa: S105 (a key file name)
 # Route arguments holding a logical id, and where the id's resource type comes from.
 _ID_ARGS = (("res_id", "res_type"), ("comp_id", "comp_type"), ("patient_id", "Patient"))
 
@@ -57,7 +57,7 @@ def build_view(api: FhirApi, principal: Any) -> ProjectView:
 
     ctx = app_context()
     enforcer = ctx.find(Enforcer)
-    grants = enforcer.active_grants(principal) if enforcer is not None else []
+    grants: list[Any] = enforcer.active_grants(principal) if enforcer is not None else []
     project = select_project(grants, request.headers.get(PROJECT_HEADER))
     act_for_project(project)
     node_domain = f"kdk:{ctx.settings.trust_center.clinical_data_node_id}"

@@ -13,13 +13,11 @@ what was granted to another.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from common.errors import InvalidInput, PermissionDenied
 
 PROJECT_HEADER = "X-Genomseq-Project"
-
-G = TypeVar("G")
 
 
 class ProjectAmbiguous(InvalidInput):
@@ -53,7 +51,7 @@ def select_project(grants: Sequence[Any], requested: str | None) -> str | None:
     return projects[0] if projects else None
 
 
-def within_project(grants: list[G], project: str | None) -> list[G]:
+def within_project[G](grants: list[G], project: str | None) -> list[G]:
     """The grants a request acting for ``project`` may use (all of them if None)."""
     if project is None:
         return grants
