@@ -60,8 +60,9 @@ def _view(project: str = "app-a") -> tuple[ProjectView, Translator]:
     return ProjectView(project, NODE, _cipher(project), translator, (BASE,)), translator
 
 
-IDS = [str(uuid.uuid4()), P1, "k123456." + "0" * 32, "p1", "A", "-", ".", "a" * MAX_PACKED_ID,
-       "Zz09-." * 6, str(uuid.uuid4()).upper()]
+UUID = "0b4f4b1c-3d0e-4a5e-8f5f-0e6f9c6d7a11"
+IDS = [UUID, P1, "k123456." + "0" * 32, "p1", "A", "-", ".", "a" * MAX_PACKED_ID,
+       "Zz09-." * 6, UUID.upper()]
 
 
 @pytest.mark.parametrize("res_id", IDS)
