@@ -147,6 +147,19 @@ class HttpTrustCenterClient:
             out.update({k: list(v) for k, v in data["links"].items()})
         return out
 
+    def translate_to_project(
+        self, domain: str, project: str, pseudonyms: Sequence[str]
+    ) -> dict[str, str]:
+        """See PseudonymService.translate_to_project."""
+        out: dict[str, str] = {}
+        values = list(pseudonyms)
+        for start in range(0, len(values), 10_000):
+            data = self._post("/pseudonyms/project", {
+                "domain": domain, "project": project,
+                "pseudonyms": values[start:start + 10_000]})
+            out.update(data["pseudonyms"])
+        return out
+
     # --- ConsentService --------------------------------------------------------------------
 
     def may_use(

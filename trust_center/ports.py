@@ -120,6 +120,18 @@ class PseudonymService(Protocol):
         Over HTTP the caller must act in both domains."""
         ...
 
+    def translate_to_project(
+        self, domain: str, project: str, pseudonyms: Sequence[str]
+    ) -> dict[str, str]:
+        """Each known pseudonym of a node's ``domain`` (``kdk:``/``grz:``) -> the pseudonym
+        of the same subject in the research project domain ``project`` (``project:<id>``).
+
+        Only the trust center can link the two; pseudonyms of different projects are
+        unlinkable to each other and to the node's. Unknown pseudonyms are left out; any other
+        source or target domain kind is refused (InvalidIdentifier).
+        """
+        ...
+
 
 @runtime_checkable
 class ConsentService(Protocol):

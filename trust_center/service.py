@@ -457,6 +457,43 @@ class TrustCenterService:
                 "linked": sum(1 for v in out.values() if v)}, conn=conn)
         return out
 
+    def translate_to_project(
+        self, domain: str, project: str, pseudonyms: Sequence[str], actor: str = ""
+    ) -> dict[str, str]:
+        """Known pseudonyms of a node's domain -> pseudonyms of the same subjects in a research
+        project's domain (what a node shows the project's researchers); unknown ones are left
+        out. The project pseudonyms are recorded (so the project domain can look them up and a
+        key rotation re-derives them) and the call is audited, both in one transaction."""
+        node, target = Domain.parse(domain), Domain.parse(project)
+        if node.kind not in (DomainKind.CLINICAL_DATA_NODE, DomainKind.GENOME_DATA_CENTER):
+            raise InvalidIdentifier("only a clinical data node's or a genome data center's "
+                                    "pseudonyms are translated into a project's domain")
+        if target.kind != DomainKind.RESEARCH_PROJECT:
+            raise InvalidIdentifier("pseudonyms are translated only into a research project's "
+                                    "domain (project:<id>)")
+        wanted = [p for p in dict.fromkeys(pseudonyms) if isinstance(p, str)]
+        out: dict[str, str] = {}
+        now_us = self._clock_us()
+        with write_transaction(self.engine) as conn:
+            found = sql.find_pseudonyms(conn, str(node), wanted)
+            version = sql.lock_domain(conn, str(target))
+            known = [p for p in wanted if p in found]
+            fresh = self.keys.pseudonyms(target, version, [found[p].subject for p in known])
+            rows: dict[str, dict[str, Any]] = {}
+            for source, value in zip(known, fresh, strict=True):
+                row = found[source]
+                out[source] = value
+                rows[value] = {
+                    "domain": str(target), "version": version, "pseudonym": value,
+                    "subject_type": row.subject_type, "subject": row.subject,
+                    "case_id": row.case_id, "person_id": row.person_id, "created_us": now_us,
+                }
+            sql.insert_pseudonyms(conn, list(rows.values()))
+            self.audit.append("pseudonym.project-view", actor or str(node), {
+                "domain": str(node), "project": str(target), "asked": len(wanted),
+                "translated": len(out), "key": f"k{version}"}, conn=conn)
+        return out
+
     # --- resolving pseudonyms to cases ---------------------------------------------------------
 
     def _resolve(self, conn: Connection, node: Domain, pseudonym: str) -> tuple[

@@ -13,6 +13,7 @@ from fhir_server.core.pipeline import WriteStep
 from fhir_server.core.service import FhirService
 from fhir_server.http.api import FhirApi, create_blueprint
 from fhir_server.http.errors import render_status
+from fhir_server.http.project_view import install as install_project_view
 from fhir_server.http.search import install as install_search
 from fhir_server.storage.ports import SearchIndexer
 from fhir_server.storage.search_sql import SqlSearcher, build_searcher
@@ -54,6 +55,8 @@ def wire(app: Flask, ctx: AppContext) -> None:
     searcher = ctx.find(SqlSearcher)
     if searcher is not None:
         install_search(api, searcher)
+    # Researchers see their project's ids and pseudonyms, never the node's.
+    install_project_view(api, searcher.registry if searcher is not None else None)
     ctx.provide(FhirApi, api)
     app.register_blueprint(create_blueprint(api))
     register_error_renderer(app, settings.fhir.base_path, render_status)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from flask import g, request
+from flask import g, has_request_context, request
 
 from common.auth import Principal
 from common.errors import NotFound, PermissionDenied
@@ -44,6 +44,7 @@ from ga4gh.passport.core.enforcement import (
     decide_many,
     permitted_datasets,
 )
+from ga4gh.passport.core.projects import within_project
 from ga4gh.passport.core.visas import dataset_of_value
 from platform_provider.ports import Grant, GrantDirectory
 
@@ -210,7 +211,15 @@ class Enforcer:
         if self._auditor is not None:
             self._auditor.flush()
 
+    def active_grants(self, principal: Principal) -> list[GrantLike]:
+        """The grants the principal holds now (none for machine clients)."""
+        return self._grants(principal, datetime.fromtimestamp(self._clock(), UTC))
+
     def _grants(self, principal: Principal, at: datetime) -> list[GrantLike]:
+        # A request acting for one research project decides on that project's grants only.
+        return within_project(self._all_grants(principal, at), _acting_project())
+
+    def _all_grants(self, principal: Principal, at: datetime) -> list[GrantLike]:
         if principal.unrestricted or getattr(principal, "system", False):
             return []
         directory = self._ctx.find(GrantDirectory)  # type: ignore[type-abstract]
@@ -339,6 +348,16 @@ class Enforcer:
         if self._auditor is None:
             self._auditor = DecisionAuditor(audit, self._audit_mode)
         self._auditor.record(principal.subject[:200] or "anonymous", details)
+
+
+def act_for_project(project: str | None) -> None:
+    """Let this request's decisions use only the grants of ``project`` (a data-access
+    application id; see :mod:`ga4gh.passport.core.projects`)."""
+    g.genomseq_project = project
+
+
+def _acting_project() -> str | None:
+    return g.get("genomseq_project") if has_request_context() else None
 
 
 def current_principal() -> Principal:

@@ -207,3 +207,35 @@ def test_link_needs_both_domains_over_http(app: Flask) -> None:
         assert resp.status_code == 400
     finally:
         ctx.authenticator.authenticate = original  # type: ignore[method-assign]
+
+
+def test_translate_to_project_contract(port: Any, tc: TrustCenterService) -> None:
+    reg = tc.register_case(ik=IK, arbeitsnummer="P-1", kvnr=KVNR, actor="le")
+    dataset = tc.exchange(reg.vorgangsnummer_clinical, KDK).pseudonym
+    person, mrn = tc.pseudonymize_identifiers(
+        KDK, [("http://fhir.de/sid/gkv/kvid-10", KVNR), ("urn:mrn", "4711")])
+    unknown = "k1." + "5" * 32
+    a = port.translate_to_project(KDK, "project:app-a", [dataset, person, mrn, unknown, "junk"])
+    b = port.translate_to_project(KDK, "project:app-b", [dataset, person, mrn])
+    # Unknown pseudonyms (and anything that is no pseudonym) are left out.
+    assert set(a) == set(b) == {dataset, person, mrn}
+    # Deterministic within a project, unlinkable across projects and to the node's.
+    assert port.translate_to_project(KDK, "project:app-a", [mrn]) == {mrn: a[mrn]}
+    values = [*a.values(), *b.values(), dataset, person, mrn]
+    assert len(set(values)) == len(values)
+    assert all(v.startswith("k1.") for v in a.values())
+    # The project domain knows its pseudonyms (same subject type), the node's does not.
+    assert port.lookup("project:app-a", a[person]).subject_type == "person"
+    assert port.lookup("project:app-a", a[dataset]).subject_type == "dataset"
+    with pytest.raises(UnknownPseudonym):
+        port.lookup(KDK, a[mrn])
+    # A genome data center's pseudonyms translate the same way.
+    genomic = tc.exchange(reg.vorgangsnummer_genomic, GRZ).pseudonym
+    assert set(port.translate_to_project(GRZ, "project:app-a", [genomic, dataset])) == {genomic}
+    # Wrong domains are refused: only node domains as source, only projects as target.
+    for source, target in ((KDK, KDK), (KDK, GRZ), (KDK, "tc:internal"),
+                           ("project:app-b", "project:app-a"), ("tc:internal", "project:app-a"),
+                           (KDK, "project:"), ("kdk:nope", "project:app-a")):
+        with pytest.raises(InvalidIdentifier):
+            port.translate_to_project(source, target, [mrn])
+    assert port.translate_to_project(KDK, "project:app-a", []) == {}

@@ -5,7 +5,8 @@ the configured shared secret as a Bearer token for machine clients. Pseudonyms, 
 and KVNRs only ever travel in request bodies (POST), never in URLs, so access logs carry none.
 
 Scopes: ``trust-center:register`` (hospitals: register cases, fetch corrections and answers),
-``trust-center:pseudonyms`` (nodes: exchange, derive, look up, request corrections),
+``trust-center:pseudonyms`` (nodes: exchange, derive, look up, translate into a research
+project's domain, request corrections),
 ``trust-center:consent`` (record and ask consent), ``trust-center:reidentify`` (open a
 re-identification request), ``trust-center:approve`` (approve or reject one; each approver
 needs an own identity, so the shared secret never has it) and ``trust-center:admin`` (key
@@ -145,6 +146,16 @@ def _own_ik(principal: Principal, ik: str) -> str:
     return ik
 
 
+def _pseudonym_list(body: dict[str, Any]) -> list[str]:
+    """The request's ``pseudonyms``: a list of strings, at most MAX_DERIVE of them."""
+    items = body.get("pseudonyms")
+    if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+        raise _BadRequest("'pseudonyms' must be a list of strings")
+    if len(items) > MAX_DERIVE:
+        raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+    return items
+
+
 def _domain(body: dict[str, Any]) -> str:
     """The pseudonym domain a node acts in; a token with a ``domain`` claim (string or list)
     acts only in its own domain(s), so one node cannot compute another node's pseudonyms."""
@@ -262,11 +273,7 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         """Pseudonyms under the domain's current key (re-keying after a rotation)."""
         _require(SCOPE_PSEUDONYMS)
         body = _body()
-        items = body.get("pseudonyms")
-        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
-            raise _BadRequest("'pseudonyms' must be a list of strings")
-        if len(items) > MAX_DERIVE:
-            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        items = _pseudonym_list(body)
         return _json({"pseudonyms": service.translate(_domain(body), items)})
 
     @bp.post("/pseudonyms/link")
@@ -275,14 +282,21 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         in both domains."""
         who = _require(SCOPE_PSEUDONYMS)
         body = _body()
-        items = body.get("pseudonyms")
-        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
-            raise _BadRequest("'pseudonyms' must be a list of strings")
-        if len(items) > MAX_DERIVE:
-            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        items = _pseudonym_list(body)
         source = _domain(body)
         target = _domain({"domain": body.get("toDomain")})
         return _json({"links": service.link(source, target, items, actor=who.subject)})
+
+    @bp.post("/pseudonyms/project")
+    def translate_to_project() -> Response:
+        """Pseudonyms of the same subjects in a research project's domain (what the node shows
+        that project's researchers); unknown pseudonyms are left out."""
+        who = _require(SCOPE_PSEUDONYMS)
+        body = _body()
+        items = _pseudonym_list(body)
+        mapping = service.translate_to_project(_domain(body), _str(body, "project"), items,
+                                               actor=who.subject)
+        return _json({"pseudonyms": mapping})
 
     @bp.post("/corrections")
     def request_correction() -> Response:
@@ -310,11 +324,7 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         """The subset of pseudonyms whose data may be used for a purpose (default deny)."""
         _require(SCOPE_CONSENT)
         body = _body()
-        items = body.get("pseudonyms")
-        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
-            raise _BadRequest("'pseudonyms' must be a list of strings")
-        if len(items) > MAX_DERIVE:
-            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        items = _pseudonym_list(body)
         purpose = _enum(Purpose, body.get("purpose"), "purpose")
         allowed = service.permitted(_domain(body), items, purpose,
                                     _moment(body.get("on")))
@@ -325,11 +335,7 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         """Each pseudonym's answer for a purpose now and until when it holds."""
         _require(SCOPE_CONSENT)
         body = _body()
-        items = body.get("pseudonyms")
-        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
-            raise _BadRequest("'pseudonyms' must be a list of strings")
-        if len(items) > MAX_DERIVE:
-            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        items = _pseudonym_list(body)
         purpose = _enum(Purpose, body.get("purpose"), "purpose")
         status = service.consent_status(_domain(body), items, purpose)
         return _json({"status": [
@@ -435,11 +441,7 @@ def trust_center_blueprint(service: TrustCenterService, shared_secret: bytes | N
         """Person pseudonyms in a project's domain for node pseudonyms (null: no consent)."""
         who = _require(SCOPE_PROJECTS)
         body = _body()
-        items = body.get("pseudonyms")
-        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
-            raise _BadRequest("'pseudonyms' must be a list of strings")
-        if len(items) > MAX_DERIVE:
-            raise _BadRequest(f"at most {MAX_DERIVE} pseudonyms per request")
+        items = _pseudonym_list(body)
         mapping = service.project_pseudonyms(_str(body, "project"), _str(body, "domain"), items,
                                              who.subject)
         return _json({"pseudonyms": mapping})

@@ -256,3 +256,12 @@ def world(secure_app: Flask) -> Iterator[World]:
                 ctx._services.pop(port, None)
             else:
                 ctx.provide(port, impl)
+
+
+def project_id(world: World, res_type: str, node_id: str, project: str = "app-1") -> str:
+    """The id a researcher acting for ``project`` sees for a resource (project view)."""
+    from fhir_server.core.project_view import IdCipher, project_key
+    from fhir_server.http.project_view import SECRET_NAME
+
+    key = project_key(world.ctx.keys.secret(SECRET_NAME), project)
+    return IdCipher(key).encode(res_type, node_id)

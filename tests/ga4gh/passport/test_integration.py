@@ -11,7 +11,7 @@ from common.audit import AuditLog
 from ga4gh.catalogue.ports import GenomicCatalogue
 from ga4gh.passport.integrations import DATASET_TAG_SYSTEM
 from tests.ga4gh.genomic_data import GenomicFiles
-from tests.ga4gh.passport.conftest import HMB, World, bearer
+from tests.ga4gh.passport.conftest import HMB, World, bearer, project_id
 
 HTSGET = "/ga4gh/htsget/v1"
 
@@ -48,16 +48,17 @@ def _researcher(world: World) -> str:
 
 def test_fhir_read_needs_grant_and_consent(world: World, fhir_data: dict[str, str]) -> None:
     token = _researcher(world)
-    ok = world.http.get(f"/fhir/Observation/{fhir_data['in_grant']}", headers=bearer(token))
+    seen = {name: project_id(world, "Observation", rid) for name, rid in fhir_data.items()}
+    ok = world.http.get(f"/fhir/Observation/{seen['in_grant']}", headers=bearer(token))
     assert ok.status_code == 200, ok.json
     for name in ("other_ds", "untagged", "no_consent"):
-        resp = world.http.get(f"/fhir/Observation/{fhir_data[name]}", headers=bearer(token))
+        resp = world.http.get(f"/fhir/Observation/{seen[name]}", headers=bearer(token))
         assert resp.status_code == 404, name
         assert resp.json["resourceType"] == "OperationOutcome"
     # Unknown ids look exactly the same.
     unknown = world.http.get("/fhir/Observation/does-not-exist", headers=bearer(token))
     assert unknown.status_code == 404
-    vread = world.http.get(f"/fhir/Observation/{fhir_data['other_ds']}/_history/1",
+    vread = world.http.get(f"/fhir/Observation/{seen['other_ds']}/_history/1",
                            headers=bearer(token))
     assert vread.status_code == 404
 
@@ -73,7 +74,7 @@ def test_fhir_grant_revocation_is_effective_on_next_request(
     world: World, fhir_data: dict[str, str]
 ) -> None:
     token = _researcher(world)
-    url = f"/fhir/Observation/{fhir_data['in_grant']}"
+    url = f"/fhir/Observation/{project_id(world, 'Observation', fhir_data['in_grant'])}"
     assert world.http.get(url, headers=bearer(token)).status_code == 200
     world.grants.revoke(world.grants.grants[0])
     assert world.http.get(url, headers=bearer(token)).status_code == 404
@@ -81,7 +82,8 @@ def test_fhir_grant_revocation_is_effective_on_next_request(
 
 def test_fhir_decisions_are_audited(world: World, fhir_data: dict[str, str]) -> None:
     token = _researcher(world)
-    world.http.get(f"/fhir/Observation/{fhir_data['other_ds']}", headers=bearer(token))
+    world.http.get(f"/fhir/Observation/{project_id(world, 'Observation', fhir_data['other_ds'])}",
+                   headers=bearer(token))
     last = [e for e in world.ctx.get(AuditLog).entries(limit=1000)
             if e.event == "access.decision"][-1]
     assert last.details["kind"] == "Observation"
@@ -172,18 +174,21 @@ def test_fhir_compartment_search_contains_only_permitted_data(
     world: World, fhir_data: dict[str, str]
 ) -> None:
     token = _researcher(world)
-    resp = world.http.get("/fhir/Patient/p1/Observation?_total=accurate", headers=bearer(token))
+    p1, p2 = project_id(world, "Patient", "p1"), project_id(world, "Patient", "p2")
+    resp = world.http.get(f"/fhir/Patient/{p1}/Observation?_total=accurate",
+                          headers=bearer(token))
     assert resp.status_code == 200, resp.json
     ids = [e["resource"]["id"] for e in resp.json.get("entry", [])]
-    assert ids == [fhir_data["in_grant"]]
+    assert ids == [project_id(world, "Observation", fhir_data["in_grant"])]
     assert resp.json["total"] == 1
     # p2 did not consent: nothing, and the total does not reveal that anything exists.
-    resp = world.http.get("/fhir/Patient/p2/Observation?_total=accurate", headers=bearer(token))
+    resp = world.http.get(f"/fhir/Patient/{p2}/Observation?_total=accurate",
+                          headers=bearer(token))
     assert resp.status_code == 200
     assert resp.json.get("entry", []) == [] and resp.json["total"] == 0
     # Revoking the grant empties the compartment on the next request.
     world.grants.revoke(world.grants.grants[0])
-    resp = world.http.get("/fhir/Patient/p1/Observation", headers=bearer(token))
+    resp = world.http.get(f"/fhir/Patient/{p1}/Observation", headers=bearer(token))
     assert resp.json.get("entry", []) == []
     # The node (client credentials) sees everything its scopes allow.
     node = world.node_token("system/Observation.rs").json["access_token"]

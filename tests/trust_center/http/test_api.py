@@ -303,3 +303,58 @@ def test_node_token_with_domain_claim_acts_only_in_its_domain(app: Flask) -> Non
             "domain": GRZ, "vorgangsnummer": "a" * 64}), 403, "forbidden")
     finally:
         ctx.authenticator = original
+
+
+def test_translate_to_project_endpoint(client: FlaskClient, secured: FlaskClient,
+                                       app: Flask) -> None:
+    from trust_center.service import TrustCenterService
+
+    p = _exchange(client, _register(client, "AN-PV")["vorgangsnummerClinical"])
+    unknown = "k1." + "6" * 32
+    body = {"domain": KDK, "project": "project:app-7", "pseudonyms": [p, unknown]}
+    resp = secured.post("/trust-center/pseudonyms/project", json=body, headers=_h("node"))
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+    mapped = resp.get_json()["pseudonyms"]
+    assert list(mapped) == [p] and mapped[p] != p and mapped[p].startswith("k1.")
+    # Authorized like the other node endpoints: the pseudonyms scope, nothing else.
+    _assert_problem(secured.post("/trust-center/pseudonyms/project", json=body), 401, "login")
+    for who in ("hospital", "admin", "doctor"):
+        _assert_problem(secured.post("/trust-center/pseudonyms/project", json=body,
+                                     headers=_h(who)), 403, "forbidden")
+    for bad, code in (({**body, "project": "kdk:KDKXXX002"}, "invalid-identifier"),
+                      ({**body, "domain": "project:app-1"}, "invalid-identifier"),
+                      ({**body, "pseudonyms": p}, "invalid-request"),
+                      ({**body, "pseudonyms": [p] * 10_001}, "invalid-request"),
+                      ({"domain": KDK, "pseudonyms": [p]}, "invalid-request")):
+        _assert_problem(secured.post("/trust-center/pseudonyms/project", json=bad,
+                                     headers=_h("node")), 400, code)
+    # Audited in the trust center's own log, with counts and no pseudonyms.
+    entries = app_context(app).get(TrustCenterService).audit.entries(limit=1000)
+    event = [e for e in entries if e.event == "pseudonym.project-view"][-1]
+    assert event.details == {"domain": KDK, "project": "project:app-7", "asked": 2,
+                             "translated": 1, "key": "k1"}
+    assert p not in str(event.details) and mapped[p] not in str(event.details)
+
+
+def test_translate_to_project_with_domain_claim(app: Flask) -> None:
+    from common.auth import Principal
+
+    ctx = app_context(app)
+    original = ctx.authenticator
+
+    class NodeAuthenticator:
+        def authenticate(self, authorization: str | None) -> Principal:
+            return Principal(subject="node", scopes=frozenset({"trust-center:pseudonyms"}),
+                             claims={"domain": [KDK]})
+
+    ctx.authenticator = NodeAuthenticator()  # type: ignore[assignment]
+    try:
+        client = app.test_client()
+        ok = client.post("/trust-center/pseudonyms/project", json={
+            "domain": KDK, "project": "project:a", "pseudonyms": []})
+        assert ok.status_code == 200 and ok.get_json() == {"pseudonyms": {}}
+        # Another node's pseudonyms cannot be translated with this node's token.
+        _assert_problem(client.post("/trust-center/pseudonyms/project", json={
+            "domain": GRZ, "project": "project:a", "pseudonyms": []}), 403, "forbidden")
+    finally:
+        ctx.authenticator = original
