@@ -462,8 +462,9 @@ class TrustCenterService:
     ) -> dict[str, str]:
         """Known pseudonyms of a node's domain -> pseudonyms of the same subjects in a research
         project's domain (what a node shows the project's researchers); unknown ones are left
-        out. The project pseudonyms are recorded (so the project domain can look them up and a
-        key rotation re-derives them) and the call is audited, both in one transaction."""
+        out. New project pseudonyms are recorded (so the project domain can look them up and a
+        key rotation re-derives them) and their issue is audited, in one transaction; asking
+        again for ones on record is a read."""
         node, target = Domain.parse(domain), Domain.parse(project)
         if node.kind not in (DomainKind.CLINICAL_DATA_NODE, DomainKind.GENOME_DATA_CENTER):
             raise InvalidIdentifier("only a clinical data node's or a genome data center's "
@@ -472,27 +473,38 @@ class TrustCenterService:
             raise InvalidIdentifier("pseudonyms are translated only into a research project's "
                                     "domain (project:<id>)")
         wanted = [p for p in dict.fromkeys(pseudonyms) if isinstance(p, str)]
-        out: dict[str, str] = {}
+        if not wanted:
+            return {}
+        # Every read of a researcher asks this: answered from a read-only snapshot when all
+        # the project pseudonyms are already on record (issuing new ones is the event audited).
+        with self.engine.connect() as conn:
+            found = sql.find_pseudonyms(conn, str(node), wanted)
+            version = sql.domain_version(conn, str(target))
+            out = self._project_values(target, version, wanted, found)
+            recorded = sql.find_pseudonyms(conn, str(target), list(out.values()))
+        if all(v in recorded and recorded[v].version == version for v in out.values()):
+            return out
         now_us = self._clock_us()
         with write_transaction(self.engine) as conn:
             found = sql.find_pseudonyms(conn, str(node), wanted)
             version = sql.lock_domain(conn, str(target))
-            known = [p for p in wanted if p in found]
-            fresh = self.keys.pseudonyms(target, version, [found[p].subject for p in known])
-            rows: dict[str, dict[str, Any]] = {}
-            for source, value in zip(known, fresh, strict=True):
-                row = found[source]
-                out[source] = value
-                rows[value] = {
-                    "domain": str(target), "version": version, "pseudonym": value,
-                    "subject_type": row.subject_type, "subject": row.subject,
-                    "case_id": row.case_id, "person_id": row.person_id, "created_us": now_us,
-                }
-            sql.insert_pseudonyms(conn, list(rows.values()))
+            out = self._project_values(target, version, wanted, found)
+            rows = [{"domain": str(target), "version": version, "pseudonym": value,
+                     "subject_type": found[source].subject_type,
+                     "subject": found[source].subject, "case_id": found[source].case_id,
+                     "person_id": found[source].person_id, "created_us": now_us}
+                    for source, value in out.items()]
+            sql.insert_pseudonyms(conn, rows)
             self.audit.append("pseudonym.project-view", actor or str(node), {
                 "domain": str(node), "project": str(target), "asked": len(wanted),
                 "translated": len(out), "key": f"k{version}"}, conn=conn)
         return out
+
+    def _project_values(self, target: Domain, version: int, wanted: Sequence[str],
+                        found: Mapping[str, sql.PseudonymRow]) -> dict[str, str]:
+        known = [p for p in wanted if p in found]
+        fresh = self.keys.pseudonyms(target, version, [found[p].subject for p in known])
+        return dict(zip(known, fresh, strict=True))
 
     # --- resolving pseudonyms to cases ---------------------------------------------------------
 
