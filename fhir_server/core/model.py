@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +66,9 @@ class Write:
     method: str  # POST, PUT, PATCH, DELETE
     content: bytes | None  # None for DELETE
     resource: dict[str, Any] | None  # parsed content, for indexing (None for DELETE)
+    # What the storage adapter derived from this write before its transaction began
+    # (FhirRepository.prepare: search index rows), so that the write lock is held shorter.
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def stored(self) -> StoredVersion:
         return StoredVersion(

@@ -8,7 +8,7 @@ are in this module only.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -91,6 +91,7 @@ _VERSION_COLS = (
 # SQLSTATEs worth retrying on PostgreSQL: serialization failure, deadlock.
 _RETRY_SQLSTATES = {"40001", "40P01"}
 MAX_ATTEMPTS = 5
+_PREPARED = "search_index"  # key of SearchIndexer.prepare's result in Write.derived
 
 
 def _stored(row: Any) -> StoredVersion:
@@ -232,21 +233,27 @@ class SqlUnitOfWork(FhirUnitOfWork):
             ],
         )
         # Index in batches (one executemany per index table); resources created here have no
-        # index rows yet, so their old rows need no delete.
+        # index rows yet, so their old rows need no delete. Rows extracted by prepare()
+        # before the transaction are reused.
         created = {(w.res_type, w.res_id) for w in new}
-        fresh, replaced = [], []
+        fresh: list[tuple[int, str, dict[str, Any]]] = []
+        replaced: list[tuple[int, str, dict[str, Any]]] = []
+        fresh_pre: list[Any] = []
+        replaced_pre: list[Any] = []
         for w in writes:
             pk = self._pks[(w.res_type, w.res_id)]
             if w.resource is None:
                 self.indexer.unindex(conn, pk)
             elif (w.res_type, w.res_id) in created:
                 fresh.append((pk, w.res_type, w.resource))
+                fresh_pre.append(w.derived.get(_PREPARED))
             else:
                 replaced.append((pk, w.res_type, w.resource))
+                replaced_pre.append(w.derived.get(_PREPARED))
         if fresh:
-            self.indexer.index_many(conn, fresh, replace=False)
+            self.indexer.index_many(conn, fresh, replace=False, prepared=fresh_pre)
         if replaced:
-            self.indexer.index_many(conn, replaced)
+            self.indexer.index_many(conn, replaced, prepared=replaced_pre)
 
 
 class SqlFhirRepository:
@@ -318,6 +325,12 @@ class SqlFhirRepository:
         more = len(rows) > query.count
         rows = rows[: query.count]
         return HistoryPage([_stored(r) for r in rows], rows[-1].id if more and rows else None)
+
+    def prepare(self, writes: Sequence[Write]) -> None:
+        # CPU work outside the write lock: on SQLite one writer at a time holds it.
+        for w in writes:
+            if w.resource is not None and _PREPARED not in w.derived:
+                w.derived[_PREPARED] = self.indexer.prepare(w.res_type, w.resource)
 
     def snapshot(self, work: Callable[[FhirUnitOfWork], T]) -> T:
         with self.engine.connect() as conn:
