@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from common.db import write_transaction
+from common.db import ThreadConnections, is_sqlite_file, write_transaction
 from fhir_server.core.model import HistoryPage, HistoryQuery, StoredVersion, Write
 from fhir_server.core.ports import FhirUnitOfWork
 from fhir_server.storage.ports import SearchIndexer
@@ -268,6 +268,8 @@ class SqlFhirRepository:
         ).compile(dialect=engine.dialect)
         self._read_sql = str(compiled)
         self._read_order = compiled.positiontup or []
+        # SQLite: reads by id run on one raw autocommit connection per thread.
+        self._threads = ThreadConnections(engine) if is_sqlite_file(engine) else None
 
     def _read_params(self, res_type: str, res_id: str) -> Any:
         params = {"res_type": res_type, "res_id": res_id}
@@ -276,8 +278,17 @@ class SqlFhirRepository:
         return params
 
     def read(self, res_type: str, res_id: str) -> StoredVersion | None:
-        # The hottest path of the server: the statement is compiled once per dialect and, on
-        # PostgreSQL, runs in autocommit (no BEGIN/ROLLBACK round trips for a single SELECT).
+        # The hottest path of the server: the statement is compiled once per dialect; on
+        # SQLite it runs on this thread's own autocommit connection (no pool, BEGIN or
+        # ROLLBACK), on PostgreSQL in autocommit (no BEGIN/ROLLBACK round trips).
+        if self._threads is not None:
+            found = self._threads.get().execute(
+                self._read_sql, self._read_params(res_type, res_id)
+            ).fetchone()
+            if found is None:
+                return None
+            _, rtype, rid, vid, updated, deleted, method, content = found
+            return StoredVersion(rtype, rid, vid, updated, bool(deleted), method, content)
         with self.engine.connect() as conn:
             if self._postgres:
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
