@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from wsgiref.handlers import format_date_time
 
 import orjson
 
@@ -21,9 +22,8 @@ def instant(us: int) -> str:
 
 
 def http_date(us: int) -> str:
-    """RFC 9110 IMF-fixdate for Last-Modified."""
-    dt = datetime.fromtimestamp(us / 1_000_000, UTC)
-    return dt.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    """RFC 9110 IMF-fixdate for Last-Modified (English names whatever the locale)."""
+    return format_date_time(us // 1_000_000)
 
 
 @dataclass(frozen=True)

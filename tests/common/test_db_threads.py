@@ -48,3 +48,29 @@ def test_only_sqlite_files_qualify(tmp_path: Path) -> None:
     assert is_sqlite_file(make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}"))
     assert not is_sqlite_file(create_engine("sqlite://"))
     assert not is_sqlite_file(create_engine("sqlite:///:memory:"))
+
+
+def test_writers_checkpoint_after_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Automatic checkpoints are off only while write_transaction holds the connection; the
+    # rows it commits count towards a PASSIVE checkpoint run after the writer queue is free.
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}", pool_size=1)
+    monkeypatch.setattr(db, "_CHECKPOINT_ROWS", 50)
+    with write_transaction(engine) as conn:
+        conn.execute(text("CREATE TABLE t (v INTEGER)"))
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    queue = db._queue(str(tmp_path / "x.sqlite"))
+    with write_transaction(engine) as conn:
+        conn.execute(text("INSERT INTO t VALUES (:v)"), [{"v": i} for i in range(30)])
+    assert queue._rows_since_checkpoint == 30
+    with write_transaction(engine) as conn:
+        conn.execute(text("INSERT INTO t VALUES (:v)"), [{"v": i} for i in range(30)])
+    assert queue._rows_since_checkpoint == 0  # 60 >= 50: checkpointed, counter reset
+    with pytest.raises(RuntimeError), write_transaction(engine) as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+        raise RuntimeError("rolled back")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 60
+    engine.dispose()
