@@ -285,15 +285,38 @@ class SqlFhirRepository:
             found = self._threads.get().execute(
                 self._read_sql, self._read_params(res_type, res_id)
             ).fetchone()
-            if found is None:
-                return None
-            _, rtype, rid, vid, updated, deleted, method, content = found
-            return StoredVersion(rtype, rid, vid, updated, bool(deleted), method, content)
-        with self.engine.connect() as conn:
-            if self._postgres:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            row = conn.exec_driver_sql(self._read_sql, self._read_params(res_type, res_id)).first()
-        return _stored(row) if row is not None else None
+        elif self._postgres:
+            found = self._read_autocommit(self._read_params(res_type, res_id))
+        else:
+            with self.engine.connect() as conn:
+                found = conn.exec_driver_sql(
+                    self._read_sql, self._read_params(res_type, res_id)
+                ).first()
+        if found is None:
+            return None
+        _, rtype, rid, vid, updated, deleted, method, content = found
+        if content is not None and not isinstance(content, bytes):
+            content = bytes(content)
+        return StoredVersion(rtype, rid, vid, updated, bool(deleted), method, content)
+
+    def _read_autocommit(self, params: Any) -> Any:
+        """One SELECT on a pooled psycopg connection in autocommit, past SQLAlchemy's
+        Connection (its per-statement bookkeeping costs more than the query)."""
+        proxied = self.engine.raw_connection()
+        try:
+            driver = proxied.driver_connection
+            driver.autocommit = True
+            try:
+                with driver.cursor() as cur:
+                    cur.execute(self._read_sql, params)
+                    return cur.fetchone()
+            finally:
+                driver.autocommit = False
+        except BaseException:
+            proxied.invalidate()  # in an unknown state: never back to the pool
+            raise
+        finally:
+            proxied.close()
 
     def vread(self, res_type: str, res_id: str, version_id: int) -> StoredVersion | None:
         with self.engine.connect() as conn:

@@ -78,10 +78,10 @@ def test_search_parameter_in_the_same_transaction_applies(plain_client: FlaskCli
 
 
 def test_parameter_set_changed_after_prepare(plain_client: FlaskClient) -> None:
+    # Another request stores a SearchParameter between prepare and the transaction: the
+    # prepared rows are not used.
     client = plain_client
     ctx = app_context(client.application)
-    # Another request (or worker, via the stored SearchParameters) changes the registry
-    # between prepare and the transaction: the prepared rows are not used.
     service = ctx.get(FhirService)
     registry = ctx.get(SqlSearcher).registry
     write = service._new_version(
@@ -90,10 +90,9 @@ def test_parameter_set_changed_after_prepare(plain_client: FlaskClient) -> None:
     service.repo.prepare([write])
     stale = write.derived["search_index"]
     assert isinstance(stale, PreparedRows) and stale.generation == registry.generation
-    registry.add_custom(_search_parameter("alias"))
-    try:
-        assert stale.generation != registry.generation
-        service.repo.atomic(lambda uow: uow.write([write]))
-        assert _ids(client, "alias=lotte") == ["late-param"]
-    finally:
-        registry.reset_custom()
+    resp = client.post("/fhir/SearchParameter", json=_search_parameter("alias"),
+                       headers={"Content-Type": FHIR_JSON})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    assert stale.generation != registry.generation
+    service.repo.atomic(lambda uow: uow.write([write]))
+    assert _ids(client, "alias=lotte") == ["late-param"]
