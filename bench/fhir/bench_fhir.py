@@ -199,7 +199,7 @@ def ingest(
     return {
         "server_cpu_s_transactions": round(cpu, 1),
         "resources_per_server_cpu_s": round(n_tx / cpu, 1) if cpu else None,
-        "load_average": os.getloadavg()[0],
+        "load_average": round(os.getloadavg()[0], 2),
         "resources": total,
         "seconds_total": round(t2 - t0, 2),
         "resources_per_s_total": round(total / (t2 - t0), 1),
@@ -268,7 +268,7 @@ def bench_genomseq(
         result["read"]["server_cpu_us_per_request"] = round(
             1e6 * cpu / (result["read"]["rps"] * args.duration)
         )
-        result["read"]["load_average"] = os.getloadavg()[0]
+        result["read"]["load_average"] = round(os.getloadavg()[0], 2)
         body = Path(work) / "obs.json"
         body.write_bytes(observation_body(patients))
         result["create"] = run_wrk(
