@@ -71,8 +71,11 @@ def main() -> None:
     chosen = [rng.choice(paths) for _ in range(args.reads)]
     statuses: list[str] = []
 
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        statuses.append(status)
+
     def one(path: str) -> None:
-        body = app(environ(path), lambda status, headers, exc=None: statuses.append(status))
+        body: Any = app(environ(path), start_response)
         for _ in body:
             pass
         body.close()

@@ -29,7 +29,7 @@ def build_service(ctx: AppContext) -> FhirService:
         searcher = build_searcher(ctx.engine, ctx.keys.secret("fhir-paging"))
         ctx.provide(SqlSearcher, searcher)
         ctx.provide(SearchIndexer, searcher.indexer)
-    indexer = ctx.get(SearchIndexer)
+    indexer: SearchIndexer = ctx.get(SearchIndexer)
     step = ctx.find(WriteStep)
     return FhirService(
         SqlFhirRepository(ctx.engine, indexer),

@@ -304,7 +304,7 @@ class SqlFhirRepository:
         Connection (its per-statement bookkeeping costs more than the query)."""
         proxied = self.engine.raw_connection()
         try:
-            driver = proxied.driver_connection
+            driver: Any = proxied.driver_connection  # psycopg.Connection
             driver.autocommit = True
             try:
                 with driver.cursor() as cur:
