@@ -77,6 +77,39 @@ def _sqlite_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+class ThreadConnections:
+    """One DB-API connection per thread (and process) for single-statement reads on SQLite.
+
+    The connection is in autocommit (see _sqlite_pragmas), so each statement is its own read
+    transaction and sees the latest commit, as a fresh pooled connection would; skipping the
+    pool checkout, BEGIN and ROLLBACK takes about half of a read by id's database time.
+    The connections live as long as their thread (gunicorn's threads live as long as the
+    worker); they are not for writes or multi-statement snapshots.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._local = threading.local()
+
+    def get(self) -> Any:
+        """This thread's connection (opened, with the engine's connect-time pragmas, on first
+        use in the thread and again after a fork)."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is None or local.pid != os.getpid():
+            proxied = self.engine.raw_connection()
+            proxied.detach()  # ours for the thread's lifetime, never back to the pool
+            local.proxied, local.conn, local.pid = proxied, proxied.dbapi_connection, os.getpid()
+            conn = local.conn
+        return conn
+
+
+def is_sqlite_file(engine: Engine) -> bool:
+    """SQLite on a file (not ``:memory:``, where every connection is another database)."""
+    database = engine.url.database
+    return engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
+
+
 class _WriterQueue:
     """Queues the writers of one SQLite database across threads and processes.
 
@@ -93,6 +126,16 @@ class _WriterQueue:
         self._depth = threading.local()
         self._fd: int | None = None
         self._pid = 0
+        self._rows_since_checkpoint = 0
+
+    def written(self, rows: int) -> bool:
+        """Count rows committed by this process; True when a checkpoint is due."""
+        with self._lock:
+            self._rows_since_checkpoint += rows
+            if self._rows_since_checkpoint < _CHECKPOINT_ROWS:
+                return False
+            self._rows_since_checkpoint = 0
+            return True
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
@@ -113,6 +156,8 @@ class _WriterQueue:
                     fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
+_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default, for connections outside write_transaction
+_CHECKPOINT_ROWS = 20_000  # rows written per process between checkpoints (about 1000 pages)
 _QUEUES: dict[str, _WriterQueue] = {}
 _QUEUES_LOCK = threading.Lock()
 
@@ -136,17 +181,34 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         with engine.execution_options(immediate=True).begin() as conn:
             yield conn
         return
-    with _queue(database).hold(), engine.execution_options(immediate=True).begin() as conn:
-        yield conn
+    queue = _queue(database)
+    with engine.execution_options(immediate=True).connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        # The connection that commits runs SQLite's automatic checkpoint (every 1000 WAL
+        # pages) inside the commit, that is while the writer queue waits on it (tens of ms for
+        # a bundle). Our writers checkpoint after releasing the queue instead; a PASSIVE
+        # checkpoint runs beside other writers and readers.
+        raw.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            changes = raw.total_changes
+            with queue.hold(), conn.begin():
+                yield conn
+            if queue.written(raw.total_changes - changes):
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            raw.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
 
 
 class PreparedRead:
-    """A SELECT compiled once for the engine's dialect, for the hottest single-row reads.
+    """A SELECT compiled once for the engine's dialect, for the hottest single-row reads
+    (FHIR read by id, the token revocation lookup).
 
-    SQLAlchemy's statement cache still builds a cache key per execution; on paths that run
-    on every request (FHIR read by id, the token revocation lookup) compiling once and
-    executing the driver SQL directly saves most of that. On PostgreSQL the read runs in
-    autocommit, so a single SELECT costs no BEGIN/ROLLBACK round trips.
+    SQLAlchemy's statement cache still builds a cache key per execution and its Connection
+    keeps per-statement bookkeeping; here the statement is compiled once and run on the
+    driver: on a SQLite file on this thread's own autocommit connection (ThreadConnections:
+    no pool checkout, BEGIN or ROLLBACK), on PostgreSQL on a pooled psycopg connection in
+    autocommit (no BEGIN/ROLLBACK round trips). Each read sees the latest commit.
     """
 
     def __init__(self, engine: Engine, stmt: Any) -> None:
@@ -154,12 +216,32 @@ class PreparedRead:
         compiled = stmt.compile(dialect=engine.dialect)
         self._sql = str(compiled)
         self._order: list[str] = list(compiled.positiontup or [])
-        self._autocommit = engine.dialect.name == "postgresql"
+        self._postgres = engine.dialect.name == "postgresql"
+        self._threads = ThreadConnections(engine) if is_sqlite_file(engine) else None
 
     def first(self, **params: Any) -> Any:
-        """The first row for these bind parameters, or None."""
+        """The first row (a DB-API tuple) for these bind parameters, or None."""
         args: Any = tuple(params[n] for n in self._order) if self._order else params
+        if self._threads is not None:
+            return self._threads.get().execute(self._sql, args).fetchone()
+        if self._postgres:
+            return self._first_autocommit(args)
         with self.engine.connect() as conn:
-            if self._autocommit:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             return conn.exec_driver_sql(self._sql, args).first()
+
+    def _first_autocommit(self, args: Any) -> Any:
+        proxied = self.engine.raw_connection()
+        try:
+            driver: Any = proxied.driver_connection  # psycopg.Connection
+            driver.autocommit = True
+            try:
+                with driver.cursor() as cur:
+                    cur.execute(self._sql, args)
+                    return cur.fetchone()
+            finally:
+                driver.autocommit = False
+        except BaseException:
+            proxied.invalidate()  # in an unknown state: never back to the pool
+            raise
+        finally:
+            proxied.close()

@@ -139,6 +139,24 @@ class Server:
         )
         wait_up(health)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server and its worker processes so far (under load
+        from other jobs this is steadier than throughput: it is what a request costs)."""
+        pids = [self.proc.pid]
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+            pids += [int(p) for p in children.split()]
+        except OSError:
+            pass
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
@@ -148,7 +166,8 @@ class Server:
 
 
 def ingest(
-    base: str, first: list[bytes], patients: list[bytes], clients: int, total: int
+    base: str, first: list[bytes], patients: list[bytes], clients: int, total: int,
+    server: Server | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
     locations: list[str] = []
@@ -171,11 +190,16 @@ def ingest(
     t0 = time.perf_counter()
     n_first = sum(send(b) for b in first)
     t1 = time.perf_counter()
+    cpu0 = server.cpu_seconds() if server else 0.0
     with ThreadPoolExecutor(clients) as pool:
         n_tx = sum(pool.map(send, patients))
     t2 = time.perf_counter()
+    cpu = (server.cpu_seconds() - cpu0) if server else float("nan")
     assert n_first + n_tx == total, (n_first, n_tx, total)
     return {
+        "server_cpu_s_transactions": round(cpu, 1),
+        "resources_per_server_cpu_s": round(n_tx / cpu, 1) if cpu else None,
+        "load_average": round(os.getloadavg()[0], 2),
         "resources": total,
         "seconds_total": round(t2 - t0, 2),
         "resources_per_s_total": round(total / (t2 - t0), 1),
@@ -233,12 +257,18 @@ def bench_genomseq(
     base = f"http://127.0.0.1:{port}/fhir"
     try:
         result: dict[str, Any] = {"server": "genomseq", "backend": args.backend}
-        result["ingest"], locations = ingest(base, first, patients, args.clients, total)
+        result["ingest"], locations = ingest(base, first, patients, args.clients, total, server)
         paths = Path(work) / "paths.txt"
         paths.write_text("\n".join(f"/fhir/{loc}" for loc in locations[: args.read_ids]) + "\n")
+        cpu0 = server.cpu_seconds()
         result["read"] = run_wrk(
             f"http://127.0.0.1:{port}", READ_LUA, 8, args.duration, {"PATHS_FILE": str(paths)}
         )
+        cpu = server.cpu_seconds() - cpu0
+        result["read"]["server_cpu_us_per_request"] = round(
+            1e6 * cpu / (result["read"]["rps"] * args.duration)
+        )
+        result["read"]["load_average"] = round(os.getloadavg()[0], 2)
         body = Path(work) / "obs.json"
         body.write_bytes(observation_body(patients))
         result["create"] = run_wrk(

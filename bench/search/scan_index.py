@@ -57,7 +57,12 @@ class ScanIndexer:
     ) -> None:
         """Nothing to index."""
 
-    def index_many(self, conn: Connection, items: Any, *, replace: bool = True) -> None:
+    def prepare(self, res_type: str, resource: dict[str, Any]) -> None:
+        """Nothing to extract."""
+
+    def index_many(
+        self, conn: Connection, items: Any, *, replace: bool = True, prepared: Any = None
+    ) -> None:
         """Nothing to index."""
 
     def unindex(self, conn: Connection, resource_pk: int) -> None:

@@ -368,6 +368,7 @@ class BundleProcessor:
                 e.write = self.service._new_version(
                     e.resource, e.res_type, e.new_id, None, "POST", timestamp
                 )
+        self.service.repo.prepare([e.write for e in writes if e.write is not None])
         return set(resolved.values())
 
     def _resolve_target(self, uow: FhirUnitOfWork, e: Entry) -> None:

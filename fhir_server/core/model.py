@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from wsgiref.handlers import format_date_time
 
 import orjson
 
@@ -21,9 +22,8 @@ def instant(us: int) -> str:
 
 
 def http_date(us: int) -> str:
-    """RFC 9110 IMF-fixdate for Last-Modified."""
-    dt = datetime.fromtimestamp(us / 1_000_000, UTC)
-    return dt.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    """RFC 9110 IMF-fixdate for Last-Modified (English names whatever the locale)."""
+    return format_date_time(us // 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,9 @@ class Write:
     method: str  # POST, PUT, PATCH, DELETE
     content: bytes | None  # None for DELETE
     resource: dict[str, Any] | None  # parsed content, for indexing (None for DELETE)
+    # What the storage adapter derived from this write before its transaction began
+    # (FhirRepository.prepare: search index rows), so that the write lock is held shorter.
+    derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def stored(self) -> StoredVersion:
         return StoredVersion(

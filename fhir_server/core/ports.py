@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from fhir_server.core.model import HistoryPage, HistoryQuery, StoredVersion, Write
@@ -44,6 +44,13 @@ class FhirRepository(Protocol):
     def vread(self, res_type: str, res_id: str, version_id: int) -> StoredVersion | None: ...
 
     def history(self, query: HistoryQuery) -> HistoryPage: ...
+
+    def prepare(self, writes: Sequence[Write]) -> None:
+        """Do the part of storing these writes that needs no database (search index
+        extraction) now, before ``atomic``: it then holds the write lock only for what
+        depends on the stored state. Optional for correctness: ``write`` redoes what is
+        missing or stale."""
+        ...
 
     def snapshot(self, work: Callable[[FhirUnitOfWork], T]) -> T:
         """Run read-only ``work`` (match, current) without taking write locks."""

@@ -212,6 +212,7 @@ class FhirService:
         if criteria is None:
             # Serialise before the transaction: nothing here depends on the database.
             write = self._new_version(dict(resource), res_type, self.new_id(), None, "POST")
+            self.repo.prepare([write])
             self.repo.atomic(lambda uow: uow.write([write]))
             return WriteResult(write.stored(), 201)
 

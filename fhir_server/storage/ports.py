@@ -21,13 +21,20 @@ class SearchIndexer(Protocol):
         """Replace the index rows of one resource by those of its new current version."""
         ...
 
+    def prepare(self, res_type: str, resource: dict[str, Any]) -> Any:
+        """Whatever indexing can compute without the database (the index rows), before the
+        write transaction; None if nothing. Handed back to ``index_many`` as ``prepared``."""
+        ...
+
     def index_many(
         self, conn: Connection, items: Sequence[tuple[int, str, dict[str, Any]]],
-        *, replace: bool = True,
+        *, replace: bool = True, prepared: Sequence[Any] | None = None,
     ) -> None:
         """Index many resources at once (one executemany per index table).
 
         ``replace=False`` promises that none of them has index rows yet (new resources).
+        ``prepared``, parallel to ``items``, holds results of ``prepare`` (or None each); the
+        indexer must ignore any that no longer apply (the parameter set changed since).
         """
         ...
 

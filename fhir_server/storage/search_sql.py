@@ -37,6 +37,7 @@ from fhir_server.core.search.extract import (
     ROW_COLUMNS,
     TABLE_OF_TYPE,
     Extractor,
+    IndexRows,
     comp_hash,
     identity,
     target_hash,
@@ -184,6 +185,15 @@ class SearchPage:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PreparedRows:
+    """Index rows extracted ahead of the write transaction, with the registry generation
+    they were extracted under."""
+
+    generation: int
+    rows: IndexRows
+
+
 class CustomParameters:
     """Keeps a process's registry in step with the SearchParameter resources stored.
 
@@ -254,26 +264,44 @@ class SqlSearchIndexer:
         """Replace the index rows of one resource by those of its new current version."""
         self.index_many(conn, [(resource_pk, res_type, resource)])
 
+    def prepare(self, res_type: str, resource: dict[str, Any]) -> PreparedRows | None:
+        """The index rows of a resource, computed without the database (before the write
+        transaction); ``index_many`` uses them if the registry has not changed since."""
+        if res_type == "SearchParameter":
+            return None  # it changes the registry itself: extracted in the transaction
+        generation = self.registry.generation
+        return PreparedRows(generation, self.extractor.extract(res_type, resource))
+
     def index_many(self, conn: Connection, items: Sequence[tuple[int, str, dict[str, Any]]],
-                   *, replace: bool = True) -> None:
+                   *, replace: bool = True,
+                   prepared: Sequence[Any] | None = None) -> None:
         """Index many resources with one executemany per table.
 
         ``replace=False`` skips deleting old rows (resources created in this transaction).
+        ``prepared`` (parallel to ``items``) holds rows from :meth:`prepare`, or None.
         """
         self.custom.refresh(conn)
+        pre: list[Any] = list(prepared) if prepared is not None else [None] * len(items)
         if len({pk for pk, _, _ in items}) != len(items):
-            items = list({pk: (pk, t, res) for pk, t, res in items}.values())  # last version wins
+            last = {item[0]: (item, p) for item, p in zip(items, pre, strict=True)}
+            items = [item for item, _ in last.values()]  # last version wins
+            pre = [p for _, p in last.values()]
         for _, res_type, resource in items:
             if res_type == "SearchParameter":
                 # Refuse what the server could not apply; honour it at once in this process.
                 self.registry.add_custom(resource)
         if replace:
             self.unindex_many(conn, [pk for pk, _, _ in items])
+        generation = self.registry.generation
         batches: dict[str, list[tuple[Any, ...]]] = {t: [] for t in ROW_COLUMNS}
-        for pk, res_type, resource in items:
-            for table, rows in self.extractor.extract(res_type, resource).items():
+        for (pk, res_type, resource), ready in zip(items, pre, strict=True):
+            if isinstance(ready, PreparedRows) and ready.generation == generation:
+                extracted = ready.rows
+            else:
+                extracted = self.extractor.extract(res_type, resource)
+            for table, rows in extracted.items():
                 if rows:
-                    batches[table].extend((pk, *row) for row in rows)
+                    batches[table].extend([(pk, *row) for row in rows])
         for table, rows in batches.items():
             if rows:
                 conn.exec_driver_sql(self._insert_sql(conn, table), rows)

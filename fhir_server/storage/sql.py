@@ -8,7 +8,7 @@ are in this module only.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from common.db import write_transaction
+from common.db import PreparedRead, write_transaction
 from fhir_server.core.model import HistoryPage, HistoryQuery, StoredVersion, Write
 from fhir_server.core.ports import FhirUnitOfWork
 from fhir_server.storage.ports import SearchIndexer
@@ -91,6 +91,7 @@ _VERSION_COLS = (
 # SQLSTATEs worth retrying on PostgreSQL: serialization failure, deadlock.
 _RETRY_SQLSTATES = {"40001", "40P01"}
 MAX_ATTEMPTS = 5
+_PREPARED = "search_index"  # key of SearchIndexer.prepare's result in Write.derived
 
 
 def _stored(row: Any) -> StoredVersion:
@@ -232,21 +233,27 @@ class SqlUnitOfWork(FhirUnitOfWork):
             ],
         )
         # Index in batches (one executemany per index table); resources created here have no
-        # index rows yet, so their old rows need no delete.
+        # index rows yet, so their old rows need no delete. Rows extracted by prepare()
+        # before the transaction are reused.
         created = {(w.res_type, w.res_id) for w in new}
-        fresh, replaced = [], []
+        fresh: list[tuple[int, str, dict[str, Any]]] = []
+        replaced: list[tuple[int, str, dict[str, Any]]] = []
+        fresh_pre: list[Any] = []
+        replaced_pre: list[Any] = []
         for w in writes:
             pk = self._pks[(w.res_type, w.res_id)]
             if w.resource is None:
                 self.indexer.unindex(conn, pk)
             elif (w.res_type, w.res_id) in created:
                 fresh.append((pk, w.res_type, w.resource))
+                fresh_pre.append(w.derived.get(_PREPARED))
             else:
                 replaced.append((pk, w.res_type, w.resource))
+                replaced_pre.append(w.derived.get(_PREPARED))
         if fresh:
-            self.indexer.index_many(conn, fresh, replace=False)
+            self.indexer.index_many(conn, fresh, replace=False, prepared=fresh_pre)
         if replaced:
-            self.indexer.index_many(conn, replaced)
+            self.indexer.index_many(conn, replaced, prepared=replaced_pre)
 
 
 class SqlFhirRepository:
@@ -255,27 +262,18 @@ class SqlFhirRepository:
     def __init__(self, engine: Engine, indexer: SearchIndexer) -> None:
         self.engine = engine
         self.indexer = indexer
-        self._postgres = engine.dialect.name == "postgresql"
-        compiled = _CURRENT.where(
-            _r.c.res_type == bindparam("res_type"), _r.c.res_id == bindparam("res_id")
-        ).compile(dialect=engine.dialect)
-        self._read_sql = str(compiled)
-        self._read_order = compiled.positiontup or []
-
-    def _read_params(self, res_type: str, res_id: str) -> Any:
-        params = {"res_type": res_type, "res_id": res_id}
-        if self._read_order:  # positional paramstyle (SQLite: qmark)
-            return tuple(params[name] for name in self._read_order)
-        return params
+        # The hottest path of the server: compiled once, run on the driver (PreparedRead).
+        self._read = PreparedRead(engine, _CURRENT.where(
+            _r.c.res_type == bindparam("res_type"), _r.c.res_id == bindparam("res_id")))
 
     def read(self, res_type: str, res_id: str) -> StoredVersion | None:
-        # The hottest path of the server: the statement is compiled once per dialect and, on
-        # PostgreSQL, runs in autocommit (no BEGIN/ROLLBACK round trips for a single SELECT).
-        with self.engine.connect() as conn:
-            if self._postgres:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            row = conn.exec_driver_sql(self._read_sql, self._read_params(res_type, res_id)).first()
-        return _stored(row) if row is not None else None
+        found = self._read.first(res_type=res_type, res_id=res_id)
+        if found is None:
+            return None
+        _, rtype, rid, vid, updated, deleted, method, content = found
+        if content is not None and not isinstance(content, bytes):
+            content = bytes(content)
+        return StoredVersion(rtype, rid, vid, updated, bool(deleted), method, content)
 
     def vread(self, res_type: str, res_id: str, version_id: int) -> StoredVersion | None:
         with self.engine.connect() as conn:
@@ -318,6 +316,12 @@ class SqlFhirRepository:
         more = len(rows) > query.count
         rows = rows[: query.count]
         return HistoryPage([_stored(r) for r in rows], rows[-1].id if more and rows else None)
+
+    def prepare(self, writes: Sequence[Write]) -> None:
+        # CPU work outside the write lock: on SQLite one writer at a time holds it.
+        for w in writes:
+            if w.resource is not None and _PREPARED not in w.derived:
+                w.derived[_PREPARED] = self.indexer.prepare(w.res_type, w.resource)
 
     def snapshot(self, work: Callable[[FhirUnitOfWork], T]) -> T:
         with self.engine.connect() as conn:

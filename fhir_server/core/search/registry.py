@@ -67,6 +67,9 @@ class Registry:
     _compiled: dict[tuple[str, str], CompiledPath] = field(default_factory=dict)
     _components: dict[tuple[str, str, str], CompiledPath] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Bumped on every change of the parameter set: index rows extracted under an older
+    # generation (before a write transaction) are extracted again.
+    generation: int = 0
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Registry:
@@ -99,6 +102,7 @@ class Registry:
         with self._lock:
             self.by_type = {t: dict(p) for t, p in self._builtin.items()}
             self._compiled.clear()
+            self.generation += 1
 
     def is_resource_type(self, name: str) -> bool:
         """True for a FHIR R4 resource type name."""
@@ -170,6 +174,7 @@ class Registry:
         )
         applied = []
         with self._lock:
+            self.generation += 1
             for base in bases:
                 targets = self.resource_types if base in ("Resource", "DomainResource") else (base,)
                 for t in targets:
