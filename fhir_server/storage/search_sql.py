@@ -853,44 +853,81 @@ class SqlSearcher:
 
     def _include_once(self, conn: Connection, inc: Include,
                       sources: list[StoredResource]) -> list[StoredResource]:
+        """The resources one _include/_revinclude adds for ``sources`` (search.html#include).
+
+        One statement per include, written once per dialect as driver SQL: building and
+        compiling the equivalent SQLAlchemy expression cost about ten times the statement
+        itself (the page's reference rows and the targets are a few index probes). The
+        primary keys and hashes travel as one array parameter, so the statement text (and
+        the server's plan) is the same for every page.
+        """
         if not sources:
             return []
-        ref = _alias(REF, 0, "_inc")
-        rr = _alias(resource_t, 0, "_inc")
-        v = _alias(version_t, 0, "_inc")
-        cols = (rr.c.id, rr.c.res_type, rr.c.res_id, rr.c.version_id, rr.c.last_updated,
-                v.c.content)
-        version_join = and_(v.c.resource_id == rr.c.id, v.c.version_id == rr.c.version_id)
         if not inc.reverse:
-            src = [s for s in sources if inc.source_type in ("*", s.res_type)]
+            src = [s.pk for s in sources if inc.source_type in ("*", s.res_type)]
             if not src:
                 return []
-            idents = self._ref_idents(inc, {s.res_type for s in src})
-            # The targets themselves, by (type, id) through the resource table's unique index;
-            # targets that do not exist (or are deleted) simply do not join.
-            target = _alias(resource_t, 0, "_tgt")
-            inner = select(target.c.id).select_from(ref).join(
-                target, and_(target.c.res_type == ref.c.target_type,
-                             target.c.res_id == ref.c.target_id)).where(
-                ref.c.resource_pk.in_([s.pk for s in src]), ref.c.hash_identity.in_(idents))
+            idents = self._ref_idents(inc, {s.res_type for s in sources
+                                            if inc.source_type in ("*", s.res_type)})
+            if not idents:
+                return []
+            params: tuple[Any, ...] = (self._array(conn, src), self._array(conn, idents))
             if inc.target_type:
-                inner = inner.where(ref.c.target_type == inc.target_type)
-            stmt = select(*cols).join_from(rr, v, version_join).where(
-                rr.c.id.in_(inner), rr.c.deleted == false())
+                params += (inc.target_type,)
+            sql = self._include_sql(conn, "target" if inc.target_type else "forward")
         else:
             if inc.source_type == "*":
                 raise InvalidInput("_revinclude=* is not supported; name Type:parameter")
-            idents_by_code = self._ref_idents(inc, {inc.source_type})
-            hashes = [target_hash(i, s.res_type, s.res_id) for i in idents_by_code
+            idents = self._ref_idents(inc, {inc.source_type})
+            hashes = [target_hash(i, s.res_type, s.res_id) for i in idents
                       for s in sources if inc.target_type in (None, s.res_type)]
             if not hashes:
                 return []
-            inner = select(ref.c.resource_pk).where(ref.c.hash_target.in_(hashes))
-            stmt = select(*cols).join_from(rr, v, version_join).where(
-                rr.c.id.in_(inner), rr.c.deleted == false(), rr.c.res_type == inc.source_type)
-        rows = conn.execute(stmt.order_by(rr.c.id).limit(10000)).all()
+            params = (self._array(conn, hashes), inc.source_type)
+            sql = self._include_sql(conn, "reverse")
+        rows = conn.exec_driver_sql(sql, params).all()
         return [StoredResource(row[0], row[1], row[2], row[3], row[4], bytes(row[5]))
                 for row in rows]
+
+    @staticmethod
+    def _array(conn: Connection, values: list[int]) -> Any:
+        """A list of integers as one bound parameter (JSON text on SQLite, an array on PG)."""
+        return json.dumps(values) if conn.dialect.name == "sqlite" else values
+
+    _INCLUDE_SQL: dict[tuple[str, str], str] = {}
+
+    def _include_sql(self, conn: Connection, kind: str) -> str:
+        key = (conn.dialect.name, kind)
+        sql = self._INCLUDE_SQL.get(key)
+        if sql is not None:
+            return sql
+        if conn.dialect.name == "sqlite":
+            mark, deleted = "?", "0"
+
+            def in_array(col: str) -> str:
+                return f"{col} IN (SELECT value FROM json_each(?))"  # noqa: S608
+        else:
+            mark, deleted = "%s", "false"
+
+            def in_array(col: str) -> str:
+                return f"{col} = ANY(%s)"
+        # Every fragment below is a constant of this module; values are bound parameters.
+        head = ("SELECT r.id, r.res_type, r.res_id, r.version_id, r.last_updated, v.content "
+                "FROM fhir_resource r JOIN fhir_resource_version v "
+                "ON v.resource_id = r.id AND v.version_id = r.version_id WHERE r.id IN ")
+        if kind == "reverse":
+            inner = (f"(SELECT x.resource_pk FROM fhir_idx_reference x "  # noqa: S608
+                     f"WHERE {in_array('x.hash_target')}) AND r.res_type = {mark}")
+        else:
+            # The targets by (type, id) through the resource table's unique index; targets
+            # that do not exist (or are deleted) simply do not join.
+            inner = (f"(SELECT t.id FROM fhir_idx_reference x JOIN fhir_resource t "  # noqa: S608
+                     f"ON t.res_type = x.target_type AND t.res_id = x.target_id "
+                     f"WHERE {in_array('x.resource_pk')} AND {in_array('x.hash_identity')}"
+                     + (f" AND x.target_type = {mark})" if kind == "target" else ")"))
+        sql = f"{head}{inner} AND r.deleted = {deleted} ORDER BY r.id LIMIT 10000"  # noqa: S608
+        self._INCLUDE_SQL[key] = sql
+        return sql
 
     def _ref_idents(self, inc: Include, types: set[str]) -> list[int]:
         idents: list[int] = []
