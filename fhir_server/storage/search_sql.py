@@ -31,6 +31,7 @@ from fhir_server.core.search.extract import (
     TABLE_OF_TYPE,
     Extractor,
     comp_hash,
+    fulltext,
     identity,
     target_hash,
     token_hashes,
@@ -91,6 +92,12 @@ STRING, TOKEN, DATE = TABLES["fhir_idx_string"], TABLES["fhir_idx_token"], TABLE
 NUMBER, QUANTITY = TABLES["fhir_idx_number"], TABLES["fhir_idx_quantity"]
 URI, REF = TABLES["fhir_idx_uri"], TABLES["fhir_idx_reference"]
 COMPOSITE = TABLES["fhir_idx_composite"]
+# Full text (migration fhir_0003): an FTS5 table on SQLite (rowid = resource pk), a table with
+# GIN indexes over to_tsvector('simple', column) on PostgreSQL.
+TEXT = sa.Table("fhir_idx_text", metadata, sa.Column("resource_pk", _PK),
+                sa.Column("rowid", _PK), sa.Column("narrative", sa.Text()),
+                sa.Column("content", sa.Text()))
+_TEXT_COLUMN = {"_text": "narrative", "_content": "content"}
 _ALIASES: dict[tuple[str, int], Any] = {}
 
 
@@ -245,6 +252,19 @@ class SqlSearchIndexer:
         for table, rows in batches.items():
             if rows:
                 conn.exec_driver_sql(self._insert_sql(conn, table), rows)
+        texts = []
+        for pk, _, resource in items:
+            narrative, content = fulltext(resource)
+            if narrative or content:
+                texts.append((pk, narrative, content))
+        if texts:
+            conn.exec_driver_sql(self._text_sql(conn), texts)
+
+    @staticmethod
+    def _text_sql(conn: Connection) -> str:
+        if conn.dialect.name == "sqlite":
+            return "INSERT INTO fhir_idx_text (rowid, narrative, content) VALUES (?, ?, ?)"
+        return "INSERT INTO fhir_idx_text (resource_pk, narrative, content) VALUES (%s, %s, %s)"
 
     def unindex(self, conn: Connection, resource_pk: int) -> None:
         """Remove every index row of one (deleted) resource."""
@@ -256,6 +276,8 @@ class SqlSearchIndexer:
             chunk = list(pks[i:i + _CHUNK])
             for table in TABLES.values():
                 conn.execute(table.delete().where(table.c.resource_pk.in_(chunk)))
+            key = TEXT.c.rowid if conn.dialect.name == "sqlite" else TEXT.c.resource_pk
+            conn.execute(TEXT.delete().where(key.in_(chunk)))
 
     def match(self, conn: Connection, res_type: str,
               criteria: list[tuple[str, str]]) -> list[int]:
@@ -517,6 +539,19 @@ class _Builder:
                 conds.append(hv == comp_hash(str(part)))
         return and_(*conds)
 
+    def _fulltext(self, column: str, phrases: list[tuple[str, ...]]) -> Any:
+        """Primary keys whose narrative/content has, for one of the phrases, every word as
+        the start of a word (FTS5 prefix queries; tsquery ``word:*``, GIN-indexed)."""
+        col = TEXT.c[column]
+        if self.dialect == "sqlite":
+            # Words are letters and digits only (text_words), so quoting them is exact.
+            match = " OR ".join("(" + " AND ".join(f'"{w}"*' for w in p) + ")" for p in phrases)
+            return select(TEXT.c.rowid).where(col.op("MATCH")(match))
+        query = " | ".join("(" + " & ".join(f"{w}:*" for w in p) + ")" for p in phrases)
+        simple: Any = sa.literal_column("'simple'::regconfig")
+        return select(TEXT.c.resource_pk).where(
+            func.to_tsvector(simple, col).op("@@")(func.to_tsquery(simple, query)))
+
     # Conditions on the resource row r --------------------------------------------------
 
     def clause_cond(self, c: Clause, r: Any) -> Any:
@@ -536,12 +571,8 @@ class _Builder:
                 lst.c.res_type == "List", lst.c.res_id.in_(c.values), lst.c.deleted == false(),
                 lr.c.resource_pk == lst.c.id, lr.c.hash_identity == identity("List", "item"),
                 lr.c.target_type == r.c.res_type, lr.c.target_id == r.c.res_id)
-        if c.code == "_text":
-            t = self.a(STRING)
-            return exists().where(t.c.resource_pk == r.c.id,
-                                  t.c.hash_identity == identity(c.res_type, "_text"),
-                                  or_(*(t.c.value_norm.like("%" + _like_escape(v) + "%",
-                                                            escape="\\") for v in c.values)))
+        if c.code in _TEXT_COLUMN:
+            return r.c.id.in_(self._fulltext(_TEXT_COLUMN[c.code], c.values))
         assert c.param is not None
         if c.modifier == "missing":
             table = self.a(TABLES[TABLE_OF_TYPE[c.param.type]])
