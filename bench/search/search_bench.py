@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 
 from common.db import make_engine, write_transaction
@@ -193,7 +194,7 @@ def _bulk_worker_init(url: str) -> None:
 
 def _bulk_batch(task: tuple[int, int, int, int]) -> int:
     """One (copy, bundle) batch: resource, version and index rows through COPY."""
-    from fhir_server.core.search.extract import ROW_COLUMNS
+    from fhir_server.core.search.extract import ROW_COLUMNS, fulltext
 
     k, doc_no, first_pk, first_ts = task
     resources = _copy(_BULK["docs"][doc_no], k)
@@ -221,6 +222,12 @@ def _bulk_batch(task: tuple[int, int, int, int]) -> int:
                 with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as cp:
                     for row in rows:
                         cp.write_row(row)
+        if _BULK["fulltext"]:
+            with cur.copy("COPY fhir_idx_text (resource_pk, narrative, content) FROM STDIN") as cp:
+                for i, res in enumerate(resources):
+                    narrative, content = fulltext(res)
+                    if narrative or content:
+                        cp.write_row((first_pk + i, narrative, content))
     conn.commit()
     return len(resources)
 
@@ -245,6 +252,7 @@ def _bulk_load_pg(engine: Any, url: str, root: Path, copies: int, patients: int,
         ts += len(docs[d])
     t0 = time.perf_counter()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        _BULK["fulltext"] = sa_inspect(conn).has_table("fhir_idx_text")  # fhir_0003
         cons, idx = _schema_objects(conn)
         tables = sorted({c[0] for c in cons})
         for kind in ("f", "u", "p"):

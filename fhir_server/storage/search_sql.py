@@ -93,10 +93,11 @@ NUMBER, QUANTITY = TABLES["fhir_idx_number"], TABLES["fhir_idx_quantity"]
 URI, REF = TABLES["fhir_idx_uri"], TABLES["fhir_idx_reference"]
 COMPOSITE = TABLES["fhir_idx_composite"]
 # Full text (migration fhir_0003): an FTS5 table on SQLite (rowid = resource pk), a table with
-# GIN indexes over to_tsvector('simple', column) on PostgreSQL.
+# GIN indexes over stored to_tsvector('simple', column) columns (``*_tsv``) on PostgreSQL.
 TEXT = sa.Table("fhir_idx_text", metadata, sa.Column("resource_pk", _PK),
                 sa.Column("rowid", _PK), sa.Column("narrative", sa.Text()),
-                sa.Column("content", sa.Text()))
+                sa.Column("content", sa.Text()), sa.Column("narrative_tsv", sa.Text()),
+                sa.Column("content_tsv", sa.Text()))
 _TEXT_COLUMN = {"_text": "narrative", "_content": "content"}
 _ALIASES: dict[tuple[str, int], Any] = {}
 
@@ -550,7 +551,7 @@ class _Builder:
         query = " | ".join("(" + " & ".join(f"{w}:*" for w in p) + ")" for p in phrases)
         simple: Any = sa.literal_column("'simple'::regconfig")
         return select(TEXT.c.resource_pk).where(
-            func.to_tsvector(simple, col).op("@@")(func.to_tsquery(simple, query)))
+            TEXT.c[f"{column}_tsv"].op("@@")(func.to_tsquery(simple, query)))
 
     # Conditions on the resource row r --------------------------------------------------
 
