@@ -540,18 +540,20 @@ class _Builder:
                 conds.append(hv == comp_hash(str(part)))
         return and_(*conds)
 
-    def _fulltext(self, column: str, phrases: list[tuple[str, ...]]) -> Any:
-        """Primary keys whose narrative/content has, for one of the phrases, every word as
-        the start of a word (FTS5 prefix queries; tsquery ``word:*``, GIN-indexed)."""
-        col = TEXT.c[column]
+    def _fulltext(self, r: Any, column: str, phrases: list[tuple[str, ...]]) -> Any:
+        """``r`` has, for one of the phrases, every word as the start of a word of its
+        narrative/content (FTS5 prefix queries; tsquery ``word:*`` on the GIN index)."""
         if self.dialect == "sqlite":
             # Words are letters and digits only (text_words), so quoting them is exact.
             match = " OR ".join("(" + " AND ".join(f'"{w}"*' for w in p) + ")" for p in phrases)
-            return select(TEXT.c.rowid).where(col.op("MATCH")(match))
+            return r.c.id.in_(select(TEXT.c.rowid).where(TEXT.c[column].op("MATCH")(match)))
         query = " | ".join("(" + " & ".join(f"{w}:*" for w in p) + ")" for p in phrases)
         simple: Any = sa.literal_column("'simple'::regconfig")
-        return select(TEXT.c.resource_pk).where(
+        matches = select(TEXT.c.resource_pk).where(
             TEXT.c[f"{column}_tsv"].op("@@")(func.to_tsquery(simple, query)))
+        # = ANY(ARRAY(...)): the GIN lookup runs once; as a plain IN the planner, chasing
+        # ORDER BY id LIMIT n, walks both primary keys and tests every row's tsvector.
+        return r.c.id == sa.any_(func.array(matches.scalar_subquery()))
 
     # Conditions on the resource row r --------------------------------------------------
 
@@ -573,7 +575,7 @@ class _Builder:
                 lr.c.resource_pk == lst.c.id, lr.c.hash_identity == identity("List", "item"),
                 lr.c.target_type == r.c.res_type, lr.c.target_id == r.c.res_id)
         if c.code in _TEXT_COLUMN:
-            return r.c.id.in_(self._fulltext(_TEXT_COLUMN[c.code], c.values))
+            return self._fulltext(r, _TEXT_COLUMN[c.code], c.values)
         assert c.param is not None
         if c.modifier == "missing":
             table = self.a(TABLES[TABLE_OF_TYPE[c.param.type]])
