@@ -122,7 +122,15 @@ def truncate_all(engine: Engine) -> None:
             conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
         else:
             conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
-            for t in tables:
+            # FTS5's shadow tables belong to their virtual table: emptying them directly
+            # corrupts it; DELETE on the virtual table empties them.
+            shadow = {
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "SELECT name FROM pragma_table_list WHERE type = 'shadow'"
+                )
+            }
+            for t in (t for t in tables if t not in shadow):
                 conn.execute(text(f'DELETE FROM "{t}"'))
 
 

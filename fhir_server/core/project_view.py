@@ -240,7 +240,8 @@ class ProjectView:
                 continue
             if code == "_id":
                 value = ",".join(self.id_in(res_type, v) for v in value.split(","))
-            elif "." not in code and modifier not in ("identifier", "missing"):
+            elif "." not in name and modifier not in ("identifier", "missing"):
+                # (chained parameters name another resource's element, not an id here)
                 targets = reference_targets(res_type, code)
                 if targets is not None:
                     if modifier in R4_RESOURCE_TYPES:

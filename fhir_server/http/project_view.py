@@ -100,9 +100,9 @@ def _hooks(bp: Blueprint, api: FhirApi, registry: Registry | None) -> None:
             if id_arg in args:
                 res_type = args.get(type_arg, type_arg)
                 args[id_arg] = view.id_in(res_type, args[id_arg])
-        res_type = args.get("res_type")
-        if res_type is None:
-            return
+        # System-level interactions (search, history) have no type: their cursors and
+        # `_id` are mapped as for a type (`Resource` ids decode nowhere: 404).
+        res_type = args.get("res_type", "Resource")
         if request.args:
             request.args = ImmutableMultiDict(  # type: ignore[misc]
                 view.params_in(res_type, list(request.args.items(multi=True)),

@@ -54,7 +54,7 @@ def capability_params(registry: Registry) -> dict[str, list[dict[str, Any]]]:
     for res_type in registry.resource_types:
         items = []
         for code, sp in sorted(registry.params(res_type).items()):
-            if sp.type == "special" or (not sp.expression and code != "_text"):
+            if sp.type == "special" or (not sp.expression and code not in ("_text", "_content")):
                 continue
             items.append({"name": code, "definition": sp.url, "type": sp.type})
         if not any(i["name"] == "_lastUpdated" for i in items):

@@ -39,6 +39,7 @@ from fhir_server.core.search.extract import (
     Extractor,
     IndexRows,
     comp_hash,
+    fulltext,
     identity,
     target_hash,
     token_hashes,
@@ -99,6 +100,13 @@ STRING, TOKEN, DATE = TABLES["fhir_idx_string"], TABLES["fhir_idx_token"], TABLE
 NUMBER, QUANTITY = TABLES["fhir_idx_number"], TABLES["fhir_idx_quantity"]
 URI, REF = TABLES["fhir_idx_uri"], TABLES["fhir_idx_reference"]
 COMPOSITE = TABLES["fhir_idx_composite"]
+# Full text (migration fhir_0003): an FTS5 table on SQLite (rowid = resource pk), a table with
+# GIN indexes over stored to_tsvector('simple', column) columns (``*_tsv``) on PostgreSQL.
+TEXT = sa.Table("fhir_idx_text", metadata, sa.Column("resource_pk", _PK),
+                sa.Column("rowid", _PK), sa.Column("narrative", sa.Text()),
+                sa.Column("content", sa.Text()), sa.Column("narrative_tsv", sa.Text()),
+                sa.Column("content_tsv", sa.Text()))
+_TEXT_COLUMN = {"_text": "narrative", "_content": "content"}
 _ALIASES: dict[tuple[str, int], Any] = {}
 
 
@@ -305,6 +313,19 @@ class SqlSearchIndexer:
         for table, rows in batches.items():
             if rows:
                 conn.exec_driver_sql(self._insert_sql(conn, table), rows)
+        texts = []
+        for pk, _, resource in items:
+            narrative, content = fulltext(resource)
+            if narrative or content:
+                texts.append((pk, narrative, content))
+        if texts:
+            conn.exec_driver_sql(self._text_sql(conn), texts)
+
+    @staticmethod
+    def _text_sql(conn: Connection) -> str:
+        if conn.dialect.name == "sqlite":
+            return "INSERT INTO fhir_idx_text (rowid, narrative, content) VALUES (?, ?, ?)"
+        return "INSERT INTO fhir_idx_text (resource_pk, narrative, content) VALUES (%s, %s, %s)"
 
     def unindex(self, conn: Connection, resource_pk: int) -> None:
         """Remove every index row of one (deleted) resource."""
@@ -316,6 +337,8 @@ class SqlSearchIndexer:
             chunk = list(pks[i:i + _CHUNK])
             for table in TABLES.values():
                 conn.execute(table.delete().where(table.c.resource_pk.in_(chunk)))
+            key = TEXT.c.rowid if conn.dialect.name == "sqlite" else TEXT.c.resource_pk
+            conn.execute(TEXT.delete().where(key.in_(chunk)))
 
     def match(self, conn: Connection, res_type: str,
               criteria: list[tuple[str, str]]) -> list[int]:
@@ -589,6 +612,21 @@ class _Builder:
                 conds.append(hv == comp_hash(str(part)))
         return and_(*conds)
 
+    def _fulltext(self, r: Any, column: str, phrases: list[tuple[str, ...]]) -> Any:
+        """``r`` has, for one of the phrases, every word as the start of a word of its
+        narrative/content (FTS5 prefix queries; tsquery ``word:*`` on the GIN index)."""
+        if self.dialect == "sqlite":
+            # Words are letters and digits only (text_words), so quoting them is exact.
+            match = " OR ".join("(" + " AND ".join(f'"{w}"*' for w in p) + ")" for p in phrases)
+            return r.c.id.in_(select(TEXT.c.rowid).where(TEXT.c[column].op("MATCH")(match)))
+        query = " | ".join("(" + " & ".join(f"{w}:*" for w in p) + ")" for p in phrases)
+        simple: Any = sa.literal_column("'simple'::regconfig")
+        matches = select(TEXT.c.resource_pk).where(
+            TEXT.c[f"{column}_tsv"].op("@@")(func.to_tsquery(simple, query)))
+        # = ANY(ARRAY(...)): the GIN lookup runs once; as a plain IN the planner, chasing
+        # ORDER BY id LIMIT n, walks both primary keys and tests every row's tsvector.
+        return r.c.id == sa.any_(func.array(matches.scalar_subquery()))
+
     # Conditions on the resource row r --------------------------------------------------
 
     def clause_cond(self, c: Clause, r: Any) -> Any:
@@ -609,12 +647,8 @@ class _Builder:
                 self.visible(lst, ("List",)),
                 lr.c.resource_pk == lst.c.id, lr.c.hash_identity == identity("List", "item"),
                 lr.c.target_type == r.c.res_type, lr.c.target_id == r.c.res_id)
-        if c.code == "_text":
-            t = self.a(STRING)
-            return exists().where(t.c.resource_pk == r.c.id,
-                                  t.c.hash_identity == identity(c.res_type, "_text"),
-                                  or_(*(t.c.value_norm.like("%" + _like_escape(v) + "%",
-                                                            escape="\\") for v in c.values)))
+        if c.code in _TEXT_COLUMN:
+            return self._fulltext(r, _TEXT_COLUMN[c.code], c.values)
         assert c.param is not None
         if c.modifier == "missing":
             table = self.a(TABLES[TABLE_OF_TYPE[c.param.type]])
@@ -990,8 +1024,48 @@ class SqlSearcher:
 
     def _include_once(self, conn: Connection, inc: Include, sources: list[StoredResource],
                       restriction: ReadFilter | None = None) -> list[StoredResource]:
+        """The resources one _include/_revinclude adds for ``sources`` (search.html#include).
+
+        One statement per include, written once per dialect as driver SQL: building and
+        compiling the equivalent SQLAlchemy expression cost about ten times the statement
+        itself (the page's reference rows and the targets are a few index probes). The
+        primary keys and hashes travel as one array parameter, so the statement text (and
+        the server's plan) is the same for every page. A restricted principal's includes
+        carry the visibility condition and go through :meth:`_include_visible`.
+        """
         if not sources:
             return []
+        if restriction is not None:
+            return self._include_visible(conn, inc, sources, restriction)
+        if not inc.reverse:
+            src = [s.pk for s in sources if inc.source_type in ("*", s.res_type)]
+            if not src:
+                return []
+            idents = self._ref_idents(inc, {s.res_type for s in sources
+                                            if inc.source_type in ("*", s.res_type)})
+            if not idents:
+                return []
+            params: tuple[Any, ...] = (self._array(conn, src), self._array(conn, idents))
+            if inc.target_type:
+                params += (inc.target_type,)
+            sql = self._include_sql(conn, "target" if inc.target_type else "forward")
+        else:
+            if inc.source_type == "*":
+                raise InvalidInput("_revinclude=* is not supported; name Type:parameter")
+            idents = self._ref_idents(inc, {inc.source_type})
+            hashes = [target_hash(i, s.res_type, s.res_id) for i in idents
+                      for s in sources if inc.target_type in (None, s.res_type)]
+            if not hashes:
+                return []
+            params = (self._array(conn, hashes), inc.source_type)
+            sql = self._include_sql(conn, "reverse")
+        rows = conn.exec_driver_sql(sql, params).all()
+        return [StoredResource(row[0], row[1], row[2], row[3], row[4], bytes(row[5]))
+                for row in rows]
+
+    def _include_visible(self, conn: Connection, inc: Include, sources: list[StoredResource],
+                         restriction: ReadFilter) -> list[StoredResource]:
+        """_include/_revinclude for a restricted principal: only targets it may see."""
         ref = _alias(REF, 0, "_inc")
         rr = _alias(resource_t, 0, "_inc")
         v = _alias(version_t, 0, "_inc")
@@ -1031,6 +1105,46 @@ class SqlSearcher:
         rows = conn.execute(stmt.order_by(rr.c.id).limit(10000)).all()
         return [StoredResource(row[0], row[1], row[2], row[3], row[4], bytes(row[5]))
                 for row in rows]
+
+    @staticmethod
+    def _array(conn: Connection, values: list[int]) -> Any:
+        """A list of integers as one bound parameter (JSON text on SQLite, an array on PG)."""
+        return json.dumps(values) if conn.dialect.name == "sqlite" else values
+
+    _INCLUDE_SQL: dict[tuple[str, str], str] = {}
+
+    def _include_sql(self, conn: Connection, kind: str) -> str:
+        key = (conn.dialect.name, kind)
+        sql = self._INCLUDE_SQL.get(key)
+        if sql is not None:
+            return sql
+        if conn.dialect.name == "sqlite":
+            mark, deleted = "?", "0"
+
+            def in_array(col: str) -> str:
+                return f"{col} IN (SELECT value FROM json_each(?))"  # noqa: S608
+        else:
+            mark, deleted = "%s", "false"
+
+            def in_array(col: str) -> str:
+                return f"{col} = ANY(%s)"
+        # Every fragment below is a constant of this module; values are bound parameters.
+        head = ("SELECT r.id, r.res_type, r.res_id, r.version_id, r.last_updated, v.content "
+                "FROM fhir_resource r JOIN fhir_resource_version v "
+                "ON v.resource_id = r.id AND v.version_id = r.version_id WHERE r.id IN ")
+        if kind == "reverse":
+            inner = (f"(SELECT x.resource_pk FROM fhir_idx_reference x "  # noqa: S608
+                     f"WHERE {in_array('x.hash_target')}) AND r.res_type = {mark}")
+        else:
+            # The targets by (type, id) through the resource table's unique index; targets
+            # that do not exist (or are deleted) simply do not join.
+            inner = (f"(SELECT t.id FROM fhir_idx_reference x JOIN fhir_resource t "  # noqa: S608
+                     f"ON t.res_type = x.target_type AND t.res_id = x.target_id "
+                     f"WHERE {in_array('x.resource_pk')} AND {in_array('x.hash_identity')}"
+                     + (f" AND x.target_type = {mark})" if kind == "target" else ")"))
+        sql = f"{head}{inner} AND r.deleted = {deleted} ORDER BY r.id LIMIT 10000"  # noqa: S608
+        self._INCLUDE_SQL[key] = sql
+        return sql
 
     def _ref_idents(self, inc: Include, types: set[str]) -> list[int]:
         idents: list[int] = []

@@ -5,7 +5,8 @@ string over string/HumanName/Address, token over code/Coding/CodeableConcept/Ide
 ContactPoint/boolean, reference over Reference/canonical/uri, date over date/dateTime/instant/
 Period/Timing, quantity over Quantity/Money/Range, composite over tuples of components),
 plus section 3.1.1.5 (modifiers whose rows are precomputed: ``:text``, ``:identifier``,
-``:of-type``).
+``:of-type``) and section 3.1.1.3.3 / 3.1.1.4.13 (``_text`` over the narrative, ``_content``
+over the whole resource: :func:`fulltext` gives the words the full-text index stores).
 
 Rows are plain tuples in the column order of the index tables (see ``ROW_COLUMNS``); the
 storage adapter prefixes them with the resource's primary key and inserts each table's rows
@@ -15,6 +16,7 @@ with one executemany.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -58,6 +60,49 @@ _ADDRESS_PARTS = ("line", "city", "district", "state", "postalCode", "country", 
 _TAGS = re.compile(r"<[^>]+>")
 UCUM = "http://unitsofmeasure.org"
 ISO4217 = "urn:iso:std:iso:4217"
+
+
+_WORD = re.compile(r"[^\W_]+")
+MAX_WORD = 64  # longer runs (base64, hashes) are not words anyone searches for
+MAX_TEXT_WORDS = 20_000  # distinct words per resource and field
+_NOT_CONTENT = {"div", "data"}  # XHTML markup (its text is the narrative), base64Binary
+
+
+def text_words(text: str) -> list[str]:
+    """Distinct case- and accent-folded words of a text, in order of first appearance.
+
+    Words are runs of letters and digits (``heart-rate`` is ``heart`` and ``rate``); both
+    backends' full-text indexes get these words joined by spaces, so SQLite FTS5 and
+    PostgreSQL's ``simple`` text search configuration see the same tokens.
+    """
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text)
+                       if not unicodedata.combining(c))
+    words = (w for w in _WORD.findall(text.casefold()) if len(w) <= MAX_WORD)
+    return list(dict.fromkeys(words))[:MAX_TEXT_WORDS]
+
+
+def fulltext(resource: dict[str, Any]) -> tuple[str, str]:
+    """(narrative words, content words) of a resource for ``_text`` and ``_content``.
+
+    The narrative is the text of ``text.div`` without markup; the content is every string
+    value anywhere in the resource (the narrative's text included, base64 data excluded).
+    """
+    narrative = ""
+    text = resource.get("text")
+    if isinstance(text, dict) and isinstance(text.get("div"), str):
+        narrative = " ".join(text_words(_TAGS.sub(" ", text["div"])))
+    strings: list[str] = [narrative] if narrative else []
+    stack: list[Any] = [resource]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(v for k, v in node.items() if k not in _NOT_CONTENT)
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            strings.append(node)
+    return narrative, " ".join(text_words(" ".join(reversed(strings))))
 
 
 @lru_cache(maxsize=16384)
@@ -117,12 +162,6 @@ class Extractor:
                 self._composite(sp, ident, values, rows, root)
             else:
                 _EXTRACTORS[sp.type](self, res_type, code, ident, values, rows)
-        text = resource.get("text")
-        if isinstance(text, dict) and isinstance(text.get("div"), str):
-            narrative = normalize(_TAGS.sub(" ", text["div"]))
-            if narrative:
-                rows["fhir_idx_string"].append((identity(res_type, "_text"), narrative,
-                                                narrative))
         for table in rows:
             if len(rows[table]) > 1:
                 rows[table] = list(dict.fromkeys(rows[table]))  # one row per distinct value

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from common.errors import InvalidInput
+from fhir_server.core.search.extract import text_words
 from fhir_server.core.search.registry import Registry, SearchParameter
 from fhir_server.core.search.values import date_range, normalize
 
@@ -293,7 +294,7 @@ class QueryParser:
         head, _, rest = name.partition(".")
         code, _, modifier_text = head.partition(":")
         modifier = modifier_text or None
-        if code in ("_id", "_lastUpdated", "_list", "_text"):
+        if code in ("_id", "_lastUpdated", "_list", "_text", "_content"):
             return self._special(res_type, code, modifier, value, rest)
         param = self.registry.get(res_type, code)
         if param is None:
@@ -319,19 +320,25 @@ class QueryParser:
                  rest: str) -> Clause:
         if rest:
             raise InvalidInput(f"{code} cannot be chained")
-        if modifier == "missing" and code != "_id":
+        if modifier == "missing" and code not in ("_id", "_text", "_content"):
             if value not in ("true", "false"):
                 raise InvalidInput(f"Invalid :missing value {value!r}")
             return Clause(res_type, code, None, modifier, [value == "true"])
-        if modifier is not None and not (code == "_text" and modifier == "contains"):
+        if modifier is not None:
             raise UnknownParameter(f"Modifier :{modifier} is not supported for {code}")
         raw = [unescape(v) for v in split_unescaped(value, ",")]
         if code == "_id":
             return Clause(res_type, code, None, None, raw)
         if code == "_lastUpdated":
             return Clause(res_type, code, None, None, [parse_date(v) for v in raw])
-        if code == "_text":
-            return Clause(res_type, code, None, None, [normalize(v) for v in raw if v])
+        if code in ("_text", "_content"):
+            # Full text (search.html#content): every word of a value must start a word of
+            # the narrative / content; comma-separated values are alternatives.
+            phrases = [tuple(text_words(v)) for v in raw]
+            if not phrases or not all(phrases):
+                raise InvalidInput(f"{code} needs at least one word (letters or digits) "
+                                   "in every value")
+            return Clause(res_type, code, None, None, phrases)
         return Clause(res_type, code, None, None, raw)  # _list: List ids
 
     def _value(self, res_type: str, param: SearchParameter, modifier: str | None,
@@ -421,7 +428,8 @@ class QueryParser:
             types = param.target or tuple(self.registry.resource_types)
         inner_code = rest.split(".")[0].split(":")[0]
         candidates = tuple(t for t in types
-                           if inner_code in ("_id", "_lastUpdated", "_has", "_list", "_text")
+                           if inner_code in ("_id", "_lastUpdated", "_has", "_list", "_text",
+                                             "_content")
                            or inner_code.startswith("_has")
                            or self.registry.get(t, inner_code))
         if not candidates:

@@ -225,7 +225,14 @@ def test_capability_statement_lists_search_params(client: FlaskClient) -> None:
         "_lastUpdated",
         "_tag",
         "_profile",
+        "_text",
+        "_content",
     } <= names
+    by_name = {p["name"]: p for p in obs["searchParam"]}
+    assert by_name["_content"]["type"] == "string"
+    assert (
+        by_name["_content"]["definition"] == "http://hl7.org/fhir/SearchParameter/Resource-content"
+    )
     assert "search-type" in {i["code"] for i in obs["interaction"]}
 
 
@@ -291,3 +298,26 @@ def test_conditional_update_uses_full_search(data: FlaskClient) -> None:
     assert ids(data.get("/fhir/Observation?status=amended").get_json()) == ["o2"]
     resp = data.put("/fhir/Observation?code=8302-2", json=body, headers={"Content-Type": FHIR_JSON})
     assert resp.status_code == 412  # two matches
+
+
+# search.html#content: the full-text index is written by the REST write path (and rewritten
+# by updates) in the same transaction as the other index rows.
+def test_content_search_over_rest(data: FlaskClient) -> None:
+    assert ids(data.get("/fhir/Patient?_content=MULLER").get_json()) == ["p1"]
+    assert ids(data.get("/fhir/Observation?_content=8302").get_json()) == ["o1", "o3"]
+    assert ids(data.get("/fhir/Observation?_content=8302,29463&patient=p1").get_json()) == [
+        "o1",
+        "o2",
+    ]
+    put(data, Patient(id="p1", name=[{"family": "Neumann"}]))
+    assert ids(data.get("/fhir/Patient?_content=muller").get_json()) == []
+    assert ids(data.get("/fhir/Patient?_content=neumann").get_json()) == ["p1"]
+    for url in (
+        "/fhir/Patient?_content=--",
+        "/fhir/Patient?_content:contains=mul",
+        "/fhir/Patient?_text=",
+        "/fhir/Patient?_text:missing=true",
+    ):
+        resp = data.get(url)
+        assert resp.status_code == 400, url
+        assert resp.get_json()["issue"][0]["code"] == "invalid"

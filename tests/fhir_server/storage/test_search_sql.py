@@ -500,3 +500,67 @@ def test_type_qualified_chain_across_several_targets(store: Store) -> None:
     assert store.ids("Observation", "performer:Organization.name=house") == []
     with pytest.raises(InvalidInput):
         store.ids("Observation", "performer:Nope.name=x")
+
+
+# search.html#content: _content over every string of the resource, _text over the narrative
+def test_content_full_text(store: Store) -> None:
+    # Words anywhere in the resource: name, address, identifier, telecom; case, accents and
+    # word starts as in string search; several words must all occur (in any element).
+    assert store.ids("Patient", "_content=KOLN") == ["p1"]
+    assert store.ids("Patient", "_content=hans%20koln") == ["p1"]
+    assert store.ids("Patient", "_content=hans%20meier") == []
+    assert store.ids("Patient", "_content=12345") == ["p1", "p2"]
+    assert store.ids("Patient", "_content=schmi") == ["p3"]
+    assert store.ids("Patient", "_content=mit") == []  # a word's start, not any substring
+    assert store.ids("Patient", "_content=schmidt,anna") == ["p2", "p3"]  # values are OR
+    assert store.ids("Patient", "_content=schmidt&_content=anna") == []  # parameters are AND
+    assert store.ids("Observation", "_content=lab%20test%2029463") == ["o2", "o4"]
+    assert store.ids("Observation", "_content=hans") == []  # a patient's words stay its own
+    assert store.ids("Observation", "patient._content=koln&code=8302-2") == ["o1"]
+    # Hyphens and other punctuation separate words on both backends.
+    assert store.ids("Observation", "_content=8302-2") == ["o1", "o3"]
+
+
+def test_content_follows_updates_and_deletes(store: Store) -> None:
+    store.put(Patient(id="p1", name=[{"family": "Neumann"}]))
+    assert store.ids("Patient", "_content=muller") == []
+    assert store.ids("Patient", "_content=neumann") == ["p1"]
+    store.delete("Patient", "p1")
+    assert store.ids("Patient", "_content=neumann") == []
+
+
+def test_text_searches_the_narrative_only(store: Store) -> None:
+    store.put(
+        Patient(
+            id="p7",
+            name=[{"family": "Vogel"}],
+            text={
+                "status": "generated",
+                "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>Seltene '
+                "<b>Stoffwechselerkrankung</b>, Verlauf stabil</p></div>",
+            },
+        )
+    )
+    assert store.ids("Patient", "_text=stoffwechsel") == ["p7"]
+    assert store.ids("Patient", "_text=verlauf%20selten") == ["p7"]
+    assert store.ids("Patient", "_text=vogel") == []  # the name is content, not narrative
+    assert store.ids("Patient", "_content=vogel%20stoffwechsel") == ["p7"]
+    assert store.ids("Patient", "_text=xhtml") == []  # markup is not text
+    assert store.ids("Patient", "_text=p") == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "_content=",
+        "_content=--",
+        "_content=a,",
+        "_text=%20",
+        "_content:contains=x",
+        "_text:exact=x",
+        "_content:missing=true",
+    ],
+)
+def test_full_text_refusals(store: Store, query: str) -> None:
+    with pytest.raises(InvalidInput):
+        store.ids("Patient", query)

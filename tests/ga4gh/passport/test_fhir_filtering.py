@@ -3,6 +3,10 @@
 researcher holds an active grant for (for the declared purpose), of types its scopes allow,
 whose patient consented to that purpose today; everything else is as if it did not exist.
 
+Researchers see the node's resources under their project's ids (project view, see
+test_project_view.py); these tests speak node ids: ``ProjectClient`` maps the ids in request
+URLs to the project's and the project's ids in answers back.
+
 The cohort (created by the clinical data node; ``meta.tag`` names the dataset):
 
 ==========  =======  =======  ====================================================
@@ -22,13 +26,17 @@ obs-p2      p2       ds-1     no: p2 did not consent
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 
 from common.audit import AuditLog
 from fhir_server.core.service import FhirService
 from ga4gh.passport.integrations import DATASET_TAG_SYSTEM
+from fhir_server.core.project_view import IdCipher, project_key
+from fhir_server.http.project_view import SECRET_NAME
 from tests.ga4gh.passport.conftest import GRU, HMB, World, bearer
 
 HR, WEIGHT = "8867-4", "29463-7"
@@ -52,6 +60,54 @@ def _obs(oid: str, patient: str, dataset: str | None, code: str = HR) -> dict[st
             "valueQuantity": {"value": 72, "unit": "/min"}, **_tag(dataset)}
 
 
+_NODE_REF = re.compile(r"\b(Patient|Observation)/(p[0-9]|obs-[a-z0-9]+|does-not-exist)\b")
+_PROJECT_ID = re.compile(r"[A-Za-z0-9\-.]{16,64}")
+
+
+class _Answer:
+    """A test response whose JSON and text carry node ids again."""
+
+    def __init__(self, resp: Any, back: Any) -> None:
+        self._resp, self.status_code = resp, resp.status_code
+        self.text = back(resp.get_data(as_text=True))
+        self.headers = resp.headers
+
+    @property
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.text)
+
+
+class ProjectClient:
+    """The researcher's side of the project view, in node ids (see the module docstring)."""
+
+    def __init__(self, http: FlaskClient, world: World, project: str = "app-1") -> None:
+        self._http = http
+        self._cipher = IdCipher(project_key(world.ctx.keys.secret(SECRET_NAME), project))
+
+    def _out(self, text: str) -> str:
+        return _NODE_REF.sub(lambda m: f"{m[1]}/{self._cipher.encode(m[1], m[2])}", text)
+
+    def _back(self, text: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            for res_type in ("Patient", "Observation"):
+                node = self._cipher.decode(res_type, m[0])
+                if node is not None:
+                    return node
+            return m[0]
+
+        return _PROJECT_ID.sub(one, text)
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return _Answer(self._http.get(self._out(url), **kwargs), self._back)
+
+    def post(self, url: str, data: Any = None, **kwargs: Any) -> Any:
+        if isinstance(data, dict):
+            data = {k: self._out(v) if isinstance(v, str) else v for k, v in data.items()}
+        return _Answer(self._http.post(self._out(url), data=data, **kwargs), self._back)
+
+
 @pytest.fixture()
 def cohort(world: World) -> World:
     service = world.ctx.get(FhirService)
@@ -63,6 +119,7 @@ def cohort(world: World) -> World:
         service.update(res["resourceType"], res["id"], res)
     world.grants.add(world.user_sub, "ds-1", HMB)
     world.consent.allowed.update({"p1": {HMB}, "p3": {HMB}})
+    world.http = ProjectClient(world.http, world)  # type: ignore[assignment]
     return world
 
 
