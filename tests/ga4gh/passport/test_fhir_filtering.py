@@ -33,10 +33,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from common.audit import AuditLog
-from fhir_server.core.service import FhirService
-from ga4gh.passport.integrations import DATASET_TAG_SYSTEM
 from fhir_server.core.project_view import IdCipher, project_key
+from fhir_server.core.service import FhirService
 from fhir_server.http.project_view import SECRET_NAME
+from ga4gh.passport.integrations import DATASET_TAG_SYSTEM
 from tests.ga4gh.passport.conftest import GRU, HMB, World, bearer
 
 HR, WEIGHT = "8867-4", "29463-7"
