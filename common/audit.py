@@ -152,6 +152,18 @@ def _check_no_identifiers(value: Any, path: str = "details") -> None:
         raise AuditError(f"{path}: looks like a KVNR; pass a pseudonym or id instead")
 
 
+def _checked(event: str, actor: str, details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The entry's details, once event name, actor and details are fit for the log."""
+    if not _EVENT_RE.match(event):
+        raise AuditError("event must be a lower-case dotted name of at most 100 characters")
+    if not actor or len(actor) > 200:
+        raise AuditError("actor must be 1 to 200 characters")
+    data = dict(details or {})
+    _check_canonical(data)
+    _check_no_identifiers(data)
+    return data
+
+
 def entry_hash(
     seq: int, at_us: int, event: str, actor: str, details: Mapping[str, Any], prev_hash: str
 ) -> str:
@@ -220,13 +232,7 @@ class AuditLog:
         with ``common.db.write_transaction`` so SQLite holds the write lock); otherwise it
         commits on its own.
         """
-        if not _EVENT_RE.match(event):
-            raise AuditError("event must be a lower-case dotted name of at most 100 characters")
-        if not actor or len(actor) > 200:
-            raise AuditError("actor must be 1 to 200 characters")
-        data = dict(details or {})
-        _check_canonical(data)
-        _check_no_identifiers(data)
+        data = _checked(event, actor, details)
         if conn is not None:
             return self._append(conn, event, actor, data)
         with write_transaction(self.engine) as own:
@@ -279,16 +285,8 @@ class AuditLog:
         For batched writers such as the access-decision auditor; each entry is checked as in
         :meth:`append` before anything is written.
         """
-        checked: list[tuple[str, str, dict[str, Any]]] = []
-        for event, actor, details in items:
-            if not _EVENT_RE.match(event):
-                raise AuditError("event must be a lower-case dotted name of at most 100 characters")
-            if not actor or len(actor) > 200:
-                raise AuditError("actor must be 1 to 200 characters")
-            data = dict(details or {})
-            _check_canonical(data)
-            _check_no_identifiers(data)
-            checked.append((event, actor, data))
+        checked = [(event, actor, _checked(event, actor, details))
+                   for event, actor, details in items]
         if not checked:
             return []
         if conn is not None:

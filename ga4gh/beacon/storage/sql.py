@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, text
@@ -200,6 +200,24 @@ class SqlBeaconIndex:
         return pks, contig_pks
 
     # -- predicates --------------------------------------------------------------------
+    def _variant_exists(
+        self, contigs: dict[tuple[str, str], int], sel: Selection, sql: _Sql, frm: str,
+        link: str, scope: Callable[[_Sql], None] | None = None,
+    ) -> bool:
+        """Add ``EXISTS (variant rows of the selection linked to the outer row)`` to ``sql``;
+        False if the variant part can match nothing (unknown contig)."""
+        inner = _Sql()
+        inner._n = 1000  # parameter names apart from the outer query's
+        if not self._variant_predicate(contigs, sel, inner, "v"):
+            return False
+        if scope is not None:
+            scope(inner)
+        sql.params.update(inner.params)
+        sql.expanding |= inner.expanding
+        cond = " AND ".join([link, *inner.where])
+        sql.where.append(f"EXISTS (SELECT 1 FROM {frm} WHERE {cond})")  # noqa: S608
+        return True
+
     def _variant_predicate(self, contigs: dict[tuple[str, str], int], sel: Selection,
                            sql: _Sql, v: str) -> bool:
         """Add the variant conditions on alias ``v``; False if nothing can match."""
@@ -296,32 +314,21 @@ class SqlBeaconIndex:
             sql.where.append(f"i.dataset_pk IN {sql.p(dataset_pks, expanding=True)}")
             self._individual_predicate(sel.conditions, sql, "i")
             self._scope(sel, sql, "i", None, None)
-            if has_variant or sel.biosample_id is not None or sel.analysis_id is not None:
-                inner = _Sql()
-                inner._n = 1000
-                if not self._variant_predicate(contigs, sel, inner, "v"):
-                    return None
-                self._scope(Selection(biosample_id=sel.biosample_id,
-                                      analysis_id=sel.analysis_id), inner, "i",
-                            "v.biosample_pk", "v.analysis_pk")
-                sql.params.update(inner.params)
-                sql.expanding |= inner.expanding
-                cond = " AND ".join(["v.individual_pk = i.pk", *inner.where])
-                sql.where.append(f"EXISTS (SELECT 1 FROM beacon_variant v WHERE {cond})")  # noqa: S608
+            scoped = Selection(biosample_id=sel.biosample_id, analysis_id=sel.analysis_id)
+            if (has_variant or sel.biosample_id is not None or sel.analysis_id is not None) \
+                    and not self._variant_exists(
+                        contigs, sel, sql, "beacon_variant v", "v.individual_pk = i.pk",
+                        lambda inner: self._scope(scoped, inner, "i", "v.biosample_pk",
+                                                  "v.analysis_pk")):
+                return None
             return sql, "beacon_individual i", "i.pk", "i.pk"
         if target in ("biosamples", "analyses"):
             sql.where.append(f"b.dataset_pk IN {sql.p(dataset_pks, expanding=True)}")
             self._individual_predicate(sel.conditions, sql, "i")
             self._scope(sel, sql, "i", "b.pk", "b.analysis_pk")
-            if has_variant:
-                inner = _Sql()
-                inner._n = 1000
-                if not self._variant_predicate(contigs, sel, inner, "v"):
-                    return None
-                sql.params.update(inner.params)
-                sql.expanding |= inner.expanding
-                cond = " AND ".join(["v.biosample_pk = b.pk", *inner.where])
-                sql.where.append(f"EXISTS (SELECT 1 FROM beacon_variant v WHERE {cond})")  # noqa: S608
+            if has_variant and not self._variant_exists(contigs, sel, sql, "beacon_variant v",
+                                                        "v.biosample_pk = b.pk"):
+                return None
             frm = ("beacon_biosample b JOIN beacon_individual i ON i.pk = b.individual_pk "
                    "JOIN beacon_analysis a ON a.pk = b.analysis_pk")
             key = "b.pk" if target == "biosamples" else "a.pk"
@@ -339,17 +346,11 @@ class SqlBeaconIndex:
                 sql.where.append(
                     "r.biosample_id IN (SELECT id FROM beacon_biosample WHERE analysis_pk = "  # noqa: S608
                     f"(SELECT pk FROM beacon_analysis WHERE id = {sql.p(sel.analysis_id)}))")
-            if has_variant:
-                inner = _Sql()
-                inner._n = 1000
-                if not self._variant_predicate(contigs, sel, inner, "v"):
-                    return None
-                sql.params.update(inner.params)
-                sql.expanding |= inner.expanding
-                cond = " AND ".join(["vb.id = r.biosample_id", *inner.where])
-                sql.where.append(
-                    "EXISTS (SELECT 1 FROM beacon_variant v JOIN beacon_biosample vb "  # noqa: S608
-                    f"ON vb.pk = v.biosample_pk WHERE {cond})")
+            if has_variant and not self._variant_exists(
+                    contigs, sel, sql,
+                    "beacon_variant v JOIN beacon_biosample vb ON vb.pk = v.biosample_pk",
+                    "vb.id = r.biosample_id"):
+                return None
             return (sql, "beacon_run r JOIN beacon_individual i ON i.pk = r.individual_pk",
                     "r.pk", "i.pk")
         return None
