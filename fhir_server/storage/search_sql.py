@@ -31,7 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, and_, exists, false, func, not_, or_, select
 
 from common.errors import InvalidInput
-from fhir_server.core.access import ReadFilter
+from fhir_server.core.access import ReadFilter, refused_link
+from fhir_server.core.errors import Forbidden
 from fhir_server.core.paging import decode_token, encode_token
 from fhir_server.core.search.extract import (
     ROW_COLUMNS,
@@ -822,6 +823,12 @@ class SqlSearcher:
         includes); totals are then exact (``_total=accurate`` and ``_summary=count`` judge
         every match) or absent (no estimates: a count of unjudged rows would leak).
         """
+        if restriction is not None:
+            link = refused_link(restriction, query.clauses)
+            if link is not None:
+                raise Forbidden(f"chained and _has searches through {link} are not available "
+                                "to this caller: they would match data whose access is not "
+                                "checked (only subject/patient links are)")
         b = _Builder(self.registry, self.engine.dialect.name, restriction=restriction)
         r = b.r
         extra: list[Any] = []

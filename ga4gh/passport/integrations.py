@@ -25,6 +25,8 @@ from ga4gh.passport.enforcement import Enforcer, declared_purpose
 # assigns the resource to a dataset the platform provider registered.
 DATASET_TAG_SYSTEM = "https://genomseq.de/fhir/CodeSystem/dataset"
 GENOMICS_KIND = "genomics"  # SMART-style scope: user/genomics.rs (htsget, DRS)
+# Reference parameters that link a resource to its own patient (see ResearcherReadFilter).
+SAME_PATIENT_LINKS = frozenset({"subject", "patient"})
 
 
 def _purpose() -> str | None:
@@ -185,6 +187,12 @@ class ResearcherReadFilter:
     def type_allowed(self, res_type: str) -> bool:
         """The token's SMART scopes allow reading this type."""
         return scopes_allow(self._principal, res_type, self._action)
+
+    def may_link(self, res_type: str, code: str) -> bool:
+        """Chains and ``_has`` only through ``subject``/``patient``: the resources they link
+        belong to the same patient, whose consent ``admit`` checks on the match itself.
+        Any other link could match on a resource of a patient who did not consent."""
+        return code in SAME_PATIENT_LINKS
 
     def admit(self, resources: Sequence[Mapping[str, Any]]) -> list[bool]:
         """One decision per resource, as for a read of it (dataset, scope, consent)."""

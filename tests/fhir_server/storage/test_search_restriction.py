@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from config.context import AppContext
+from fhir_server.core.errors import Forbidden
 from fhir_server.storage.search_sql import SearchPage
 from tests.fhir_server.storage.search_support import Store
 
@@ -28,6 +29,7 @@ class Filter:
     types: frozenset[str] = frozenset({"Observation", "Patient"})
     tag_system: str = TAG
     judged: int = 0
+    links: frozenset[str] = frozenset({"subject"})  # references chains and _has may follow
 
     def type_allowed(self, res_type: str) -> bool:
         return res_type in self.types
@@ -37,6 +39,9 @@ class Filter:
         return [r["id"] not in self.refused and r["resourceType"] in self.types and any(
             t.get("system") == TAG and t.get("code") in self.datasets
             for t in r.get("meta", {}).get("tag", [])) for r in resources]
+
+    def may_link(self, res_type: str, code: str) -> bool:
+        return code in self.links
 
     def finish(self, returned: int) -> None:
         pass
@@ -145,6 +150,13 @@ def test_chains_has_and_includes_only_reach_permitted_targets(cohort: Store) -> 
     q = cohort.parser.parse(("Patient",), [("_has:Observation:subject:code", "c0,c1,c2")])
     assert not [m for m in cohort.searcher.search(
         q, restriction=Filter(frozenset({"ds-1"}), types=frozenset({"Patient"}))).matches]
+    # Links the filter does not allow are refused before any SQL runs.
+    with pytest.raises(Forbidden):
+        _search(cohort, "subject:Patient.gender=male", Filter(frozenset({"ds-0"}),
+                                                               links=frozenset()))
+    q = cohort.parser.parse(("Patient",), [("_has:Observation:subject:code", "c0")])
+    with pytest.raises(Forbidden):
+        cohort.searcher.search(q, restriction=Filter(frozenset({"ds-0"}), links=frozenset()))
     # A visible Observation of ds-1 refers to p1 (ds-1) and p4 (ds-1): with only ds-1's
     # Observations and ds-0's Patients visible, nothing is included.
     cross = Filter(frozenset({"ds-1"}), refused={"p1", "p4"})

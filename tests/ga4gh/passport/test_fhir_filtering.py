@@ -240,6 +240,28 @@ def test_has_does_not_reach_beyond_the_grants(cohort: World) -> None:
     assert _ids(comp) == set()
 
 
+@pytest.mark.parametrize("path", [
+    "/fhir/Observation?encounter.status=finished",
+    "/fhir/Observation?subject:Patient.general-practitioner.name=Doe",
+    "/fhir/Patient?_has:Observation:performer:code=8867-4",
+    "/fhir/Patient?_has:Observation:subject:_has:Provenance:target:agent=x",
+])
+def test_links_beyond_one_patients_data_are_refused(cohort: World, path: str) -> None:
+    # Such a link could match on a resource of a patient who did not consent (admit judges
+    # only the resources returned), so researchers may chain only through subject/patient.
+    resp = cohort.http.get(path, headers=bearer(_token(cohort)))
+    assert resp.status_code == 403, (path, resp.json)
+    assert resp.json["resourceType"] == "OperationOutcome"
+    assert "subject/patient" in resp.json["issue"][0]["diagnostics"]
+
+
+def test_machine_clients_may_chain_through_any_link(cohort: World) -> None:
+    node = cohort.node_token("system/Observation.rs system/Patient.rs").json["access_token"]
+    resp = cohort.http.get("/fhir/Patient?_has:Observation:performer:code=8867-4",
+                           headers=bearer(node))
+    assert resp.status_code == 200, resp.json
+
+
 def test_everything_returns_only_permitted_entries(cohort: World) -> None:
     token = _token(cohort)
     bundle = _get(cohort, "/fhir/Patient/p1/$everything", token)
