@@ -21,6 +21,7 @@ from ga4gh.beacon.core.entries import BY_PATH
 from ga4gh.beacon.core.model import BeaconQuery
 from ga4gh.beacon.core.request import parse_get, parse_post
 from ga4gh.beacon.core.service import BeaconService
+from ga4gh.beacon.http.project_ids import ids_out, individual_in, project_cipher
 
 PREFIX = "/ga4gh/beacon/v2"
 _ENTRIES = ",".join(BY_PATH)
@@ -59,6 +60,18 @@ def beacon_blueprint(service: BeaconService, service_info: dict[str, Any],
                 raise
             principal = None
         g.beacon_caller = _caller(principal)
+        g.beacon_ids = project_cipher(principal)
+
+    def answer(doc: dict[str, Any], results_entry: str) -> Response:
+        cipher = g.get("beacon_ids")
+        if cipher is not None:
+            ids_out(cipher, doc, results_entry == "individuals")
+        return reply(doc)
+
+    def stored_id(entry: str, entry_id: str) -> str:
+        cipher = g.get("beacon_ids")
+        return individual_in(cipher, entry_id) if cipher is not None and \
+            entry == "individuals" else entry_id
 
     @bp.errorhandler(GenomseqError)
     def domain_error(exc: GenomseqError) -> Response:
@@ -107,7 +120,7 @@ def beacon_blueprint(service: BeaconService, service_info: dict[str, Any],
 
     @bp.route(f"/<any({_ENTRIES}):entry>", methods=["GET", "POST"])
     def entries(entry: str) -> Response:
-        return reply(service.query(entry, parse(entry), g.beacon_caller))
+        return answer(service.query(entry, parse(entry), g.beacon_caller), entry)
 
     @bp.route(f"/<any({_ENTRIES}):entry>/<path:entry_id>", methods=["GET", "POST"])
     def by_id(entry: str, entry_id: str) -> Response:
@@ -116,13 +129,15 @@ def beacon_blueprint(service: BeaconService, service_info: dict[str, Any],
         if head and tail in BY_PATH:
             if tail not in BY_PATH[entry].related:
                 raise NotFound(f"no route /{entry}/{{id}}/{tail}")
-            return reply(service.query(tail, parse(tail), g.beacon_caller, (entry, head)))
+            return answer(service.query(tail, parse(tail), g.beacon_caller,
+                                        (entry, stored_id(entry, head))), tail)
         if "/" in entry_id:
             raise NotFound(f"no route /{entry}/{entry_id}")
         if entry_id == "filtering_terms":
             # Every indexed term is about individuals and usable from every entry type.
             return reply(service.filtering_terms(g.beacon_caller))
-        return reply(service.query(entry, parse(entry), g.beacon_caller, (entry, entry_id)))
+        return answer(service.query(entry, parse(entry), g.beacon_caller,
+                                    (entry, stored_id(entry, entry_id))), entry)
 
     return bp
 
