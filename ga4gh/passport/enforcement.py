@@ -162,7 +162,8 @@ class DecisionAuditor:
     def _run(self) -> None:
         while True:
             time.sleep(self._batch_wait)
-            self._drain()
+            while self._pending:
+                self._drain()
 
     def _drain(self) -> None:
         with self._drain_lock:
