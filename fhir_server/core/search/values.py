@@ -13,6 +13,7 @@ import calendar
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta, timezone
 
 from common.errors import InvalidInput
@@ -23,8 +24,12 @@ MIN_TIME = -62135596800000000  # 0001-01-01T00:00:00Z in microseconds
 MAX_TIME = 253402300799999999  # 9999-12-31T23:59:59.999999Z
 
 
+@lru_cache(maxsize=1 << 16)
 def h64(*parts: str | None) -> int:
-    """Stable 64-bit signed hash of the parts (blake2b; the same on every platform)."""
+    """Stable 64-bit signed hash of the parts (blake2b; the same on every platform).
+
+    Cached: the same systems, codes and references recur across the resources of an ingest.
+    """
     raw = SEP.join("" if p is None else p for p in parts).encode("utf-8")
     return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
 
