@@ -13,8 +13,8 @@ import calendar
 import hashlib
 import re
 import unicodedata
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 from common.errors import InvalidInput
 
