@@ -201,6 +201,7 @@ class PreparedRows:
 
     generation: int
     rows: IndexRows
+    text: tuple[str, str] | None = None  # (narrative, content) words for _text/_content
 
 
 class CustomParameters:
@@ -279,7 +280,8 @@ class SqlSearchIndexer:
         if res_type == "SearchParameter":
             return None  # it changes the registry itself: extracted in the transaction
         generation = self.registry.generation
-        return PreparedRows(generation, self.extractor.extract(res_type, resource))
+        return PreparedRows(generation, self.extractor.extract(res_type, resource),
+                            fulltext(resource))
 
     def index_many(self, conn: Connection, items: Sequence[tuple[int, str, dict[str, Any]]],
                    *, replace: bool = True,
@@ -315,8 +317,9 @@ class SqlSearchIndexer:
             if rows:
                 conn.exec_driver_sql(self._insert_sql(conn, table), rows)
         texts = []
-        for pk, _, resource in items:
-            narrative, content = fulltext(resource)
+        for (pk, _, resource), ready in zip(items, pre, strict=True):
+            words = ready.text if isinstance(ready, PreparedRows) and ready.text else None
+            narrative, content = words if words is not None else fulltext(resource)
             if narrative or content:
                 texts.append((pk, narrative, content))
         if texts:
