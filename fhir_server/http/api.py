@@ -240,11 +240,11 @@ def _filtered_history(api: FhirApi, query: HistoryQuery, restriction: ReadFilter
                                            before_pk=before))
         scanned += len(page.versions)
         judged = [v for v in page.versions if v.content is not None]
-        ok = dict(zip((id(v) for v in judged),
-                      restriction.admit([v.resource() for v in judged]) if judged else [],
-                      strict=True))
+        admitted = iter(restriction.admit([v.resource() for v in judged]) if judged else [])
+        # Versions with content take the restriction's decisions in order; deletions follow
+        # ``keep_deleted``.
         out.extend(v for v in page.versions
-                   if ok.get(id(v), False) or (v.content is None and keep_deleted))
+                   if (next(admitted) if v.content is not None else keep_deleted))
         before = page.next_before_pk
         if before is None or len(out) >= query.count or scanned >= budget:
             return HistoryPage(out, before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from collections.abc import Iterator
@@ -252,21 +253,27 @@ def test_project_pseudonyms_endpoint(client: FlaskClient, secured: FlaskClient) 
                                  headers=_h("node")), 403, "forbidden")
 
 
-def test_hospital_token_with_ik_claim_acts_only_for_its_ik(app: Flask) -> None:
+@contextlib.contextmanager
+def _acting_as(app: Flask, subject: str, scope: str, **claims: object) -> Iterator[FlaskClient]:
+    """A client whose every request authenticates as a token with ``scope`` and ``claims``."""
     from common.auth import Principal
-    from config.context import app_context
 
     ctx = app_context(app)
     original = ctx.authenticator
 
-    class IkAuthenticator:
+    class Fixed:
         def authenticate(self, authorization: str | None) -> Principal:
-            return Principal(subject="le", scopes=frozenset({"trust-center:register"}),
-                             claims={"ik": IK})
+            return Principal(subject=subject, scopes=frozenset({scope}), claims=dict(claims))
 
-    ctx.authenticator = IkAuthenticator()  # type: ignore[assignment]
+    ctx.authenticator = Fixed()  # type: ignore[assignment]
     try:
-        client = app.test_client()
+        yield app.test_client()
+    finally:
+        ctx.authenticator = original
+
+
+def test_hospital_token_with_ik_claim_acts_only_for_its_ik(app: Flask) -> None:
+    with _acting_as(app, "le", "trust-center:register", ik=IK) as client:
         ok = client.post("/trust-center/cases", json={"ik": IK, "arbeitsnummer": "C-1",
                                                       "kvnr": KVNR})
         assert ok.status_code == 201
@@ -274,25 +281,10 @@ def test_hospital_token_with_ik_claim_acts_only_for_its_ik(app: Flask) -> None:
             "ik": IK2, "arbeitsnummer": "C-2", "kvnr": KVNR}), 403, "forbidden")
         _assert_problem(client.post("/trust-center/corrections/fetch", json={"ik": IK2}),
                         403, "forbidden")
-    finally:
-        ctx.authenticator = original
 
 
 def test_node_token_with_domain_claim_acts_only_in_its_domain(app: Flask) -> None:
-    from common.auth import Principal
-    from config.context import app_context
-
-    ctx = app_context(app)
-    original = ctx.authenticator
-
-    class NodeAuthenticator:
-        def authenticate(self, authorization: str | None) -> Principal:
-            return Principal(subject="node", scopes=frozenset({"trust-center:pseudonyms"}),
-                             claims={"domain": [KDK]})
-
-    ctx.authenticator = NodeAuthenticator()  # type: ignore[assignment]
-    try:
-        client = app.test_client()
+    with _acting_as(app, "node", "trust-center:pseudonyms", domain=[KDK]) as client:
         ok = client.post("/trust-center/pseudonyms/derive",
                          json={"domain": KDK, "namespace": "urn:mrn", "values": ["1"]})
         assert ok.status_code == 200
@@ -301,8 +293,6 @@ def test_node_token_with_domain_claim_acts_only_in_its_domain(app: Flask) -> Non
             403, "forbidden")
         _assert_problem(client.post("/trust-center/pseudonyms/exchange", json={
             "domain": GRZ, "vorgangsnummer": "a" * 64}), 403, "forbidden")
-    finally:
-        ctx.authenticator = original
 
 
 def test_translate_to_project_endpoint(client: FlaskClient, secured: FlaskClient,
@@ -337,24 +327,10 @@ def test_translate_to_project_endpoint(client: FlaskClient, secured: FlaskClient
 
 
 def test_translate_to_project_with_domain_claim(app: Flask) -> None:
-    from common.auth import Principal
-
-    ctx = app_context(app)
-    original = ctx.authenticator
-
-    class NodeAuthenticator:
-        def authenticate(self, authorization: str | None) -> Principal:
-            return Principal(subject="node", scopes=frozenset({"trust-center:pseudonyms"}),
-                             claims={"domain": [KDK]})
-
-    ctx.authenticator = NodeAuthenticator()  # type: ignore[assignment]
-    try:
-        client = app.test_client()
+    with _acting_as(app, "node", "trust-center:pseudonyms", domain=[KDK]) as client:
         ok = client.post("/trust-center/pseudonyms/project", json={
             "domain": KDK, "project": "project:a", "pseudonyms": []})
         assert ok.status_code == 200 and ok.get_json() == {"pseudonyms": {}}
         # Another node's pseudonyms cannot be translated with this node's token.
         _assert_problem(client.post("/trust-center/pseudonyms/project", json={
             "domain": GRZ, "project": "project:a", "pseudonyms": []}), 403, "forbidden")
-    finally:
-        ctx.authenticator = original
