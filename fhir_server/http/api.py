@@ -123,6 +123,17 @@ def read_filter(res_type: str, action: str) -> ReadFilter | None:
     return policy.read_filter(principal, res_type, action)
 
 
+def system_restriction(action: str, what: str) -> ReadFilter | None:
+    """System-level search or history: unrestricted tokens see all (None); restricted
+    callers (researchers) only what their filter admits; every other caller is refused."""
+    if g.principal.unrestricted:
+        return None
+    restriction = read_filter("*", action)
+    if restriction is None:
+        raise Forbidden(f"{what} needs an unrestricted token")
+    return restriction
+
+
 def authorize_resource(res_type: str, action: str, version: StoredVersion,
                        not_found: str | None = None) -> None:
     """The access policy for one resource that was read (404 outside the caller's grants,
@@ -337,13 +348,7 @@ def create_blueprint(api: FhirApi) -> Blueprint:
 
     @bp.get("/_history")
     def history_system() -> Response:
-        restriction = None
-        if not g.principal.unrestricted:
-            # Researchers: only what they may see; other callers need an unrestricted token.
-            restriction = read_filter("*", "r")
-            if restriction is None:
-                raise Forbidden("system history needs an unrestricted token")
-        return _history(api, None, None, "/_history", restriction)
+        return _history(api, None, None, "/_history", system_restriction("r", "system history"))
 
     @bp.post("/<res_type>")
     def create(res_type: str) -> Response:

@@ -17,11 +17,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, request
 
 from fhir_server.core.access import ReadFilter
 from fhir_server.core.dates import parse_instant
-from fhir_server.core.errors import Forbidden, InvalidRequest, ResourceGone, ResourceNotFound
+from fhir_server.core.errors import InvalidRequest, ResourceGone, ResourceNotFound
 from fhir_server.core.model import instant, now_us
 from fhir_server.core.search.bundle import BundleEntry, ignored_outcome, searchset, shape
 from fhir_server.core.search.params import QueryParser, SearchQuery
@@ -33,6 +33,7 @@ from fhir_server.http.api import (
     authorize,
     authorize_instance,
     read_filter,
+    system_restriction,
 )
 from fhir_server.http.negotiation import json_response, parse_prefer, pretty
 from fhir_server.storage.search_sql import Everything, SearchPage, SqlSearcher
@@ -107,7 +108,7 @@ def _search_url(api: FhirApi, searcher: SqlSearcher, url: str) -> dict[str, Any]
     parts = [p for p in path.split("/") if p]
     params = parse_qsl(qs, keep_blank_values=True)
     if not parts:
-        restriction = _system_restriction()
+        restriction = system_restriction("s", "system-level search")
         types = _system_types(params)
         query = _parse(api, searcher, types, params, lenient=False)
         return _bundle(api, searcher, "", query, searcher.search(query, restriction=restriction),
@@ -118,17 +119,6 @@ def _search_url(api: FhirApi, searcher: SqlSearcher, url: str) -> dict[str, Any]
     query = _parse(api, searcher, (parts[0],), params, lenient=False)
     return _bundle(api, searcher, f"/{parts[0]}", query,
                    searcher.search(query, restriction=restriction), restriction)
-
-
-def _system_restriction() -> ReadFilter | None:
-    """System-level search: unrestricted tokens see all; restricted callers (researchers)
-    only what their filter admits; every other caller is refused."""
-    if g.principal.unrestricted:
-        return None
-    restriction = read_filter("*", "s")
-    if restriction is None:
-        raise Forbidden("system-level search needs an unrestricted token")
-    return restriction
 
 
 def _system_types(params: list[tuple[str, str]]) -> tuple[str, ...]:
@@ -157,7 +147,7 @@ def _routes(bp: Blueprint, api: FhirApi, searcher: SqlSearcher) -> None:
         return _respond(_bundle(api, searcher, f"/{res_type}", query, page, restriction))
 
     def system_search() -> Response:
-        restriction = _system_restriction()
+        restriction = system_restriction("s", "system-level search")
         params = _params()
         types = _system_types(params)
         query = _parse(api, searcher, types, params, lenient())
